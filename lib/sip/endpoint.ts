@@ -1,0 +1,451 @@
+// One SIP user agent stack: the sockets, the transactions, where requests go
+// (outbound proxy, route set, Request-URI) and who answers incoming requests.
+// It knows nothing of Node-RED; the endpoint config node wraps one of these.
+import { lookup } from 'node:dns/promises';
+import { EventEmitter } from 'node:events';
+import { isIP } from 'node:net';
+import { decode } from './codec';
+import { newBranch, newCallId, newTag } from './ids';
+import { isRequest, type SipRequest, type SipResponse } from './message';
+import { makeResponse, type ResponseOptions } from './responses';
+import { ClientTransaction, clientKey, ServerTransaction, serverKey } from './transaction';
+import { DEFAULT_TIMERS, type TimerValues } from './timers';
+import { Transport, type InboundFrame, type Peer, type Protocol } from './transport';
+import { parseUri } from './uri';
+import { encode } from './codec';
+
+export interface HostPort {
+  host: string;
+  port?: number;
+  transport?: Protocol;
+}
+
+export interface EndpointOptions {
+  /** Protocol for requests whose target names none. */
+  transport: Protocol;
+  /** Local address to bind, e.g. 127.0.0.1. */
+  address: string;
+  /** Local port; 0 lets the system choose. */
+  port: number;
+  /** Address put in Via and Contact when binding a wildcard address. */
+  publicAddress?: string;
+  /** The SIP/IP core every request is sent to (the outbound proxy). */
+  outboundProxy?: HostPort;
+  timers?: Partial<TimerValues>;
+  /** Cap on client transactions in flight; further requests wait their turn. */
+  maxInFlight?: number;
+  maxBodyBytes?: number;
+}
+
+export interface RequestResult {
+  response: SipResponse;
+  /** Wire text of the response; absent when the response was generated locally (timeout, transport failure). */
+  responseWire?: string;
+  requestWire: string;
+  peer: Peer;
+}
+
+export interface SendOptions {
+  /** Overrides target resolution (used for responses' Contact, tests). */
+  target?: Peer;
+  onProvisional?: (res: SipResponse, wire: string) => void;
+}
+
+export interface IncomingRequest {
+  readonly message: SipRequest;
+  readonly wire: string;
+  readonly peer: Peer;
+  /** The To tag this endpoint uses in responses to this request. */
+  readonly toTag: string;
+  readonly responded: boolean;
+  respond(status: number, opts?: ResponseOptions): void;
+}
+
+/** A handler returns true when it takes the request (and will respond). */
+export type RequestHandler = (req: IncomingRequest) => boolean;
+
+export interface WireEvent {
+  direction: 'in' | 'out';
+  peer: Peer;
+  wire: string;
+}
+
+const KNOWN_METHODS = new Set([
+  'INVITE', 'ACK', 'BYE', 'CANCEL', 'OPTIONS', 'REGISTER', 'SUBSCRIBE', 'NOTIFY', 'PUBLISH',
+  'MESSAGE', 'INFO', 'PRACK', 'UPDATE', 'REFER',
+]);
+
+/**
+ * Events: `wire` (WireEvent) for every message in and out, `error` (Error) for
+ * socket failures after start, `stray-response` (SipResponse) for responses no
+ * transaction claims (2xx retransmissions that a dialog must ACK again).
+ */
+export class SipEndpoint extends EventEmitter {
+  readonly timers: TimerValues;
+  private readonly transport: Transport;
+  private readonly clients = new Map<string, ClientTransaction>();
+  private readonly servers = new Map<string, ServerTransaction>();
+  private readonly handlers: RequestHandler[] = [];
+  private readonly waiting: Array<() => void> = [];
+  private inFlight = 0;
+  private readonly maxInFlight: number;
+  private readonly dnsCache = new Map<string, { address: string; until: number }>();
+  private started = false;
+  private closed = false;
+
+  constructor(readonly options: EndpointOptions) {
+    super();
+    this.timers = { ...DEFAULT_TIMERS, ...options.timers };
+    this.maxInFlight = options.maxInFlight ?? 200;
+    this.transport = new Transport({
+      address: options.address,
+      port: options.port,
+      maxBodyBytes: options.maxBodyBytes,
+      udpReceiveBufferBytes: 4 * 1024 * 1024,
+    });
+    this.transport.on('frame', (f: InboundFrame) => this.onFrame(f));
+    this.transport.on('send-error', (peer: Peer, err: Error) => this.onSendError(peer, err));
+    this.transport.on('oversized', (peer: Peer, head: string) => this.onOversized(peer, head));
+    this.transport.on('error', (err: Error) => this.emit('error', err));
+    // An EventEmitter without an 'error' listener throws; an endpoint must never take the process down.
+    this.on('error', () => undefined);
+  }
+
+  async start(): Promise<void> {
+    if (this.started) return;
+    await this.transport.listen();
+    this.started = true;
+  }
+
+  get port(): number {
+    return this.transport.port;
+  }
+
+  /** The host that peers reach us at (Via sent-by, Contact host). */
+  get host(): string {
+    const a = this.options.publicAddress || this.options.address;
+    return a === '0.0.0.0' || a === '::' ? '127.0.0.1' : a;
+  }
+
+  get protocol(): Protocol {
+    return this.options.transport;
+  }
+
+  get isRunning(): boolean {
+    return this.started && !this.closed;
+  }
+
+  /** `host:port` of this endpoint, bracketing IPv6. */
+  get hostPort(): string {
+    const h = this.host.includes(':') ? `[${this.host}]` : this.host;
+    return `${h}:${this.port}`;
+  }
+
+  /** A Contact URI for `user` on this endpoint (with `;transport=tcp` over TCP, as cores need it). */
+  contactUri(user?: string): string {
+    const t = this.protocol === 'tcp' ? ';transport=tcp' : '';
+    return `sip:${user ? user + '@' : ''}${this.hostPort}${t}`;
+  }
+
+  newCallId(): string {
+    return newCallId(this.host);
+  }
+
+  newTag(): string {
+    return newTag();
+  }
+
+  addHandler(handler: RequestHandler): () => void {
+    this.handlers.push(handler);
+    return () => {
+      const i = this.handlers.indexOf(handler);
+      if (i >= 0) this.handlers.splice(i, 1);
+    };
+  }
+
+  /** Sends a request in a client transaction; resolves with the final response (never rejects). */
+  request(req: SipRequest, opts: SendOptions = {}): Promise<RequestResult> {
+    return new Promise((resolve) => {
+      const go = () => {
+        this.inFlight++;
+        let released = false;
+        const release = () => {
+          if (released) return;
+          released = true;
+          this.inFlight--;
+          const nextUp = this.waiting.shift();
+          if (nextUp) nextUp();
+        };
+        this.dispatch(req, opts, (result) => {
+          release();
+          resolve(result);
+        });
+      };
+      if (this.inFlight < this.maxInFlight) go();
+      else this.waiting.push(go);
+    });
+  }
+
+  private dispatch(req: SipRequest, opts: SendOptions, done: (r: RequestResult) => void): void {
+    const local = (status: number, reason: string, peer: Peer): void =>
+      done({ response: makeResponse(req, status, { reason }), requestWire: '', peer });
+    if (!this.isRunning) {
+      local(503, 'Endpoint Not Running', { protocol: this.protocol, address: '', port: 0 });
+      return;
+    }
+    const targetPromise = opts.target ? Promise.resolve(opts.target) : this.resolveTarget(req);
+    targetPromise.then(
+      (peer) => {
+        if (!this.isRunning) return local(503, 'Endpoint Not Running', peer);
+        this.stampVia(req, peer);
+        let requestWire = '';
+        let finalSeen = false;
+        const tx = new ClientTransaction(
+          { send: (p, w) => this.sendWire(p, w), timers: this.timers },
+          req,
+          peer,
+          (res, wire) => {
+            if (res.status < 200) {
+              if (wire) opts.onProvisional?.(res, wire);
+            } else if (finalSeen) {
+              // A retransmitted 2xx to INVITE: the dialog must ACK it again (RFC 3261 13.2.2.4).
+              this.emit('stray-response', res, wire);
+            } else {
+              finalSeen = true;
+              done({ response: res, responseWire: wire, requestWire, peer });
+            }
+          },
+          () => this.clients.delete(tx.key),
+        );
+        requestWire = tx.requestWire;
+        this.clients.set(tx.key, tx);
+        tx.start();
+      },
+      (err: Error) => local(503, `Cannot Resolve Target (${err.message})`, { protocol: this.protocol, address: '', port: 0 }),
+    );
+  }
+
+  /** Sends a request outside any transaction (ACK for a 2xx, RFC 3261 13.2.2.4). */
+  async sendStateless(req: SipRequest, target?: Peer): Promise<string> {
+    const peer = target ?? (await this.resolveTarget(req));
+    this.stampVia(req, peer);
+    const wire = encode(req);
+    this.sendWire(peer, wire);
+    return wire;
+  }
+
+  private stampVia(req: SipRequest, peer: Peer): void {
+    const branch = req.method === 'ACK' && req.headers.via?.[0]?.params.branch ? req.headers.via[0].params.branch : newBranch();
+    const params: Record<string, string | null> = { branch };
+    if (peer.protocol === 'udp') params.rport = null; // RFC 3581: answer us where we sent from
+    req.headers.via = [{ version: '2.0', protocol: peer.protocol.toUpperCase(), host: this.host, port: this.port, params }];
+    if (req.headers['max-forwards'] === undefined) req.headers['max-forwards'] = '70';
+  }
+
+  /** Where a request goes: the outbound proxy, else the first loose route, else the Request-URI (RFC 3261 8.1.2). */
+  async resolveTarget(req: SipRequest): Promise<Peer> {
+    let hop: HostPort | undefined = this.options.outboundProxy;
+    if (!hop) {
+      const route = req.headers.route?.[0]?.uri;
+      const u = parseUri(route ?? req.uri);
+      if (!u || u.scheme === 'tel') throw new Error(`no SIP host in ${route ?? req.uri}`);
+      const t = u.params.transport?.toLowerCase();
+      hop = { host: u.host, port: u.port, transport: t === 'tcp' || t === 'udp' ? t : undefined };
+    }
+    const address = await this.resolveHost(hop.host);
+    return { protocol: hop.transport ?? this.protocol, address, port: hop.port ?? 5060 };
+  }
+
+  private async resolveHost(host: string): Promise<string> {
+    if (isIP(host)) return host;
+    const cached = this.dnsCache.get(host);
+    const now = Date.now();
+    if (cached && cached.until > now) return cached.address;
+    // dns.lookup honours /etc/hosts, which labs rely on (`localhost`, lab names).
+    const { address } = await lookup(host, { family: 4 }).catch(() => lookup(host));
+    this.dnsCache.set(host, { address, until: now + 60_000 });
+    return address;
+  }
+
+  private sendWire(peer: Peer, wire: string): void {
+    if (this.listenerCount('wire')) this.emit('wire', { direction: 'out', peer, wire } satisfies WireEvent);
+    this.transport.send(peer, wire);
+  }
+
+  private onSendError(peer: Peer, err: Error): void {
+    // Every transaction towards that peer fails now rather than after Timer B/F.
+    for (const tx of [...this.clients.values()]) {
+      if (tx.peer.protocol === peer.protocol && tx.peer.address === peer.address && tx.peer.port === peer.port) {
+        tx.fail(503, `Service Unavailable (${err.message})`);
+      }
+    }
+  }
+
+  private onFrame({ wire, peer }: InboundFrame): void {
+    if (this.listenerCount('wire')) this.emit('wire', { direction: 'in', peer, wire } satisfies WireEvent);
+    const msg = decode(wire);
+    if (!msg) {
+      this.answerMalformed(wire, peer, 400, 'Bad Request');
+      return;
+    }
+    const h = msg.headers;
+    if (!Array.isArray(h.via) || !h.via.length || !h['call-id'] || !h.cseq || !h.from || !h.to) {
+      this.answerMalformed(wire, peer, 400, 'Bad Request (Missing Mandatory Header)');
+      return;
+    }
+    try {
+      if (isRequest(msg)) this.onRequest(msg, wire, peer);
+      else this.onResponse(msg as SipResponse, wire);
+    } catch (e) {
+      this.emit('error', e as Error);
+    }
+  }
+
+  private onResponse(res: SipResponse, wire: string): void {
+    const branch = res.headers.via[0]?.params.branch;
+    const tx = branch ? this.clients.get(clientKey(String(branch), res.headers.cseq.method)) : undefined;
+    if (tx) tx.receive(res, wire);
+    else this.emit('stray-response', res, wire);
+  }
+
+  private onRequest(req: SipRequest, wire: string, peer: Peer): void {
+    if (req.method === 'ACK') {
+      const st = this.servers.get(serverKey(req));
+      if (st && st.ack()) return;
+      this.runHandlers(this.incoming(req, wire, peer, undefined));
+      return;
+    }
+    const key = serverKey(req);
+    const existing = this.servers.get(key);
+    if (existing) {
+      existing.retransmission();
+      return;
+    }
+    if (peer.protocol === 'udp') markReceived(req, peer);
+    const replyPeer = responsePeer(req, peer);
+    const st = new ServerTransaction(
+      { send: (p, w) => this.sendWire(p, w), timers: this.timers },
+      req,
+      replyPeer,
+      newTag(),
+      () => this.servers.delete(key),
+    );
+    this.servers.set(key, st);
+    const incoming = this.incoming(req, wire, peer, st);
+    if (req.headers.cseq.method.toUpperCase() !== req.method.toUpperCase()) {
+      incoming.respond(400, { reason: 'Bad Request (CSeq Method Mismatch)' });
+      return;
+    }
+    if (req.method === 'CANCEL') {
+      this.onCancel(incoming);
+      return;
+    }
+    if (req.method === 'INVITE') incoming.respond(100);
+    this.runHandlers(incoming);
+    if (!incoming.responded) this.armWatchdog(incoming);
+  }
+
+  private incoming(req: SipRequest, wire: string, peer: Peer, st: ServerTransaction | undefined): IncomingRequest {
+    let finalSent = false;
+    const toTag = st?.toTag ?? '';
+    return {
+      message: req,
+      wire,
+      peer,
+      toTag,
+      get responded() {
+        return finalSent;
+      },
+      respond: (status: number, opts: ResponseOptions = {}) => {
+        if (!st || finalSent) return;
+        if (status >= 200) finalSent = true;
+        st.respond(makeResponse(req, status, { toTag, ...opts }));
+      },
+    };
+  }
+
+  private runHandlers(req: IncomingRequest): void {
+    for (const h of this.handlers) {
+      try {
+        if (h(req)) return;
+      } catch (e) {
+        this.emit('error', e as Error);
+        req.respond(500, { reason: 'Server Internal Error' });
+        return;
+      }
+    }
+    if (req.message.method === 'ACK') return;
+    const m = req.message.method.toUpperCase();
+    if (!KNOWN_METHODS.has(m)) req.respond(501);
+    else if (req.message.headers.to.params.tag) req.respond(481); // in-dialog request for no dialog we know
+    else req.respond(405, { headers: { allow: this.allowed() } });
+  }
+
+  /** Methods that some handler here can take; for Allow in 405 responses. */
+  private allowed(): string {
+    return 'INVITE, ACK, BYE, CANCEL, OPTIONS, REGISTER, SUBSCRIBE, NOTIFY, PUBLISH, MESSAGE';
+  }
+
+  private armWatchdog(req: IncomingRequest): void {
+    // A taken request that is never answered would pin its transaction forever.
+    const ms = req.message.method === 'INVITE' ? 180_000 : 64 * this.timers.t1;
+    const t = setTimeout(() => {
+      if (!req.responded) req.respond(req.message.method === 'INVITE' ? 408 : 500, { reason: 'No Answer From Application' });
+    }, ms);
+    t.unref();
+  }
+
+  private onCancel(cancel: IncomingRequest): void {
+    const inviteKey = serverKey({ ...cancel.message, method: 'INVITE' } as SipRequest);
+    const invite = this.servers.get(inviteKey);
+    if (!invite) {
+      cancel.respond(481);
+      return;
+    }
+    cancel.respond(200);
+    this.emit('cancel', invite.request);
+    if (!invite.finished) {
+      invite.respond(makeResponse(invite.request, 487, { toTag: invite.toTag }));
+    }
+  }
+
+  /** Best effort 400 for a request we could not parse: only when its mandatory headers can be read. */
+  private answerMalformed(wire: string, peer: Peer, status: number, reason: string): void {
+    const lines = wire.split('\r\n');
+    if (!/^[A-Za-z]+ \S+ SIP\/2\.0$/.test(lines[0] ?? '')) return; // not a request: drop
+    const keep = lines.filter((l) => /^(via|v|from|f|to|t|call-id|i|cseq)\s*:/i.test(l));
+    const names = new Set(keep.map((l) => l.split(':')[0]!.trim().toLowerCase()));
+    const has = (a: string, b: string) => names.has(a) || names.has(b);
+    if (!(has('via', 'v') && has('from', 'f') && has('to', 't') && has('call-id', 'i') && names.has('cseq'))) return;
+    const text = `SIP/2.0 ${status} ${reason}\r\n${keep.join('\r\n')}\r\nContent-Length: 0\r\n\r\n`;
+    this.sendWire(peer, text);
+  }
+
+  private onOversized(peer: Peer, head: string): void {
+    this.answerMalformed(head + '\r\n', peer, 413, 'Request Entity Too Large');
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const tx of [...this.clients.values()]) tx.fail(503, 'Endpoint Closed');
+    for (const st of [...this.servers.values()]) st.terminate();
+    for (const w of this.waiting.splice(0)) w();
+    await this.transport.close();
+  }
+}
+
+/** Where responses to a request go (RFC 3261 18.2.2 with RFC 3581 rport). */
+function responsePeer(req: SipRequest, source: Peer): Peer {
+  if (source.protocol !== 'udp') return source;
+  const via = req.headers.via[0]!;
+  if ('rport' in via.params) return source;
+  return { protocol: 'udp', address: source.address, port: via.port ?? 5060 };
+}
+
+/** RFC 3261 18.2.1 `received` and RFC 3581 `rport`, echoed in our responses' Via. */
+function markReceived(req: SipRequest, source: Peer): void {
+  const via = req.headers.via[0]!;
+  if (via.host !== source.address) via.params.received = source.address;
+  if ('rport' in via.params) via.params.rport = String(source.port);
+}

@@ -1,0 +1,260 @@
+// Client and server transactions (RFC 3261 17, with RFC 6026's Accepted
+// states for INVITE). Written here rather than taken from the `sip` package:
+// its branch values come from Math.random over a million values, which
+// collide under load and make a core treat two users' REGISTERs as one.
+import { encode } from './codec';
+import type { SipRequest, SipResponse } from './message';
+import { makeResponse } from './responses';
+import { transactionTimeout, type TimerValues } from './timers';
+import type { Peer } from './transport';
+
+export interface TransactionWire {
+  send(peer: Peer, wire: string): void;
+  timers: TimerValues;
+}
+
+export type ResponseListener = (res: SipResponse, wire?: string) => void;
+
+function reliable(peer: Peer): boolean {
+  return peer.protocol !== 'udp';
+}
+
+export function clientKey(branch: string, method: string): string {
+  return branch + '|' + method;
+}
+
+export class ClientTransaction {
+  private state: 'calling' | 'proceeding' | 'completed' | 'accepted' | 'terminated' = 'calling';
+  private retransmit?: NodeJS.Timeout;
+  private timeout?: NodeJS.Timeout;
+  private linger?: NodeJS.Timeout;
+  private interval: number;
+  private readonly wire: string;
+  private readonly invite: boolean;
+  private ackWire?: string;
+
+  constructor(
+    private readonly host: TransactionWire,
+    readonly request: SipRequest,
+    readonly peer: Peer,
+    private readonly onResponse: ResponseListener,
+    private readonly onTerminated: () => void,
+  ) {
+    this.invite = request.method === 'INVITE';
+    this.interval = host.timers.t1;
+    this.wire = encode(request);
+  }
+
+  get key(): string {
+    return clientKey(String(this.request.headers.via[0]?.params.branch), this.request.headers.cseq.method);
+  }
+
+  /** Wire text of the request as sent, for logs and `msg.sip`. */
+  get requestWire(): string {
+    return this.wire;
+  }
+
+  start(): void {
+    this.host.send(this.peer, this.wire);
+    if (!reliable(this.peer)) this.scheduleRetransmit();
+    this.timeout = setTimeout(() => this.fail(408, 'Request Timeout'), transactionTimeout(this.host.timers));
+  }
+
+  private scheduleRetransmit(): void {
+    this.retransmit = setTimeout(() => {
+      if (this.state !== 'calling' && this.state !== 'proceeding') return;
+      // Timer A doubles without cap for INVITE; Timer E caps at T2 (17.1.2.2).
+      if (this.invite && this.state === 'proceeding') return;
+      this.host.send(this.peer, this.wire);
+      this.interval = this.invite ? this.interval * 2 : Math.min(this.interval * 2, this.host.timers.t2);
+      this.scheduleRetransmit();
+    }, this.interval);
+  }
+
+  receive(res: SipResponse, wire: string): void {
+    switch (this.state) {
+      case 'calling':
+      case 'proceeding':
+        if (res.status < 200) {
+          this.state = 'proceeding';
+          if (!this.invite && !reliable(this.peer)) {
+            // In Proceeding, Timer E fires at T2 (17.1.2.2).
+            this.interval = this.host.timers.t2;
+          }
+          this.onResponse(res, wire);
+          return;
+        }
+        this.clearTimers();
+        if (this.invite && res.status < 300) {
+          // 2xx ends the INVITE transaction's job; the dialog ACKs it (RFC 6026).
+          this.state = 'accepted';
+          this.onResponse(res, wire);
+          this.lingerFor(transactionTimeout(this.host.timers));
+          return;
+        }
+        this.state = 'completed';
+        if (this.invite) this.sendAck(res);
+        this.onResponse(res, wire);
+        // Timer K (non-INVITE) or D (INVITE) absorbs retransmitted responses.
+        this.lingerFor(reliable(this.peer) ? 0 : this.invite ? 32000 : this.host.timers.t4);
+        return;
+      case 'accepted':
+        if (res.status >= 200 && res.status < 300) this.onResponse(res, wire);
+        return;
+      case 'completed':
+        if (this.ackWire) this.host.send(this.peer, this.ackWire);
+        return;
+      default:
+        return;
+    }
+  }
+
+  /** Ends the transaction with a locally generated response (timeout, transport failure). */
+  fail(status: number, reason: string): void {
+    if (this.state !== 'calling' && this.state !== 'proceeding') return;
+    this.onResponse(makeResponse(this.request, status, { reason }));
+    this.terminate();
+  }
+
+  private sendAck(res: SipResponse): void {
+    // ACK for a non-2xx final response is part of the transaction (17.1.1.3).
+    const rq = this.request;
+    const ack: SipRequest = {
+      method: 'ACK',
+      uri: rq.uri,
+      version: '2.0',
+      headers: {
+        via: [rq.headers.via[0]],
+        to: res.headers.to,
+        from: rq.headers.from,
+        'call-id': rq.headers['call-id'],
+        cseq: { seq: rq.headers.cseq.seq, method: 'ACK' },
+        'max-forwards': '70',
+      },
+    };
+    if (rq.headers.route) ack.headers.route = rq.headers.route;
+    this.ackWire = encode(ack);
+    this.host.send(this.peer, this.ackWire);
+  }
+
+  private lingerFor(ms: number): void {
+    if (ms <= 0) {
+      this.terminate();
+      return;
+    }
+    this.linger = setTimeout(() => this.terminate(), ms);
+  }
+
+  terminate(): void {
+    if (this.state === 'terminated') return;
+    this.state = 'terminated';
+    this.clearTimers();
+    if (this.linger) clearTimeout(this.linger);
+    this.onTerminated();
+  }
+
+  private clearTimers(): void {
+    if (this.retransmit) clearTimeout(this.retransmit);
+    if (this.timeout) clearTimeout(this.timeout);
+    this.retransmit = undefined;
+    this.timeout = undefined;
+  }
+}
+
+export function serverKey(req: SipRequest): string {
+  const via = req.headers.via[0];
+  const method = req.method === 'ACK' ? 'INVITE' : req.method;
+  return `${via?.params.branch}|${via?.host}:${via?.port ?? ''}|${method}`;
+}
+
+export class ServerTransaction {
+  private state: 'trying' | 'proceeding' | 'completed' | 'accepted' | 'confirmed' | 'terminated' = 'trying';
+  private lastWire?: string;
+  private retransmit?: NodeJS.Timeout;
+  private timeout?: NodeJS.Timeout;
+  private interval: number;
+  readonly invite: boolean;
+  /** The To tag of every response of this transaction, so retransmissions agree. */
+  readonly toTag: string;
+
+  constructor(
+    private readonly host: TransactionWire,
+    readonly request: SipRequest,
+    readonly peer: Peer,
+    toTag: string,
+    private readonly onTerminated: () => void,
+  ) {
+    this.invite = request.method === 'INVITE';
+    this.interval = host.timers.t1;
+    this.toTag = toTag;
+  }
+
+  get finished(): boolean {
+    return this.state !== 'trying' && this.state !== 'proceeding';
+  }
+
+  respond(res: SipResponse): string | undefined {
+    if (this.finished && !(this.state === 'accepted' && res.status >= 200 && res.status < 300)) return undefined;
+    const wire = encode(res);
+    this.lastWire = wire;
+    this.host.send(this.peer, wire);
+    if (res.status < 200) {
+      this.state = 'proceeding';
+      return wire;
+    }
+    const long = transactionTimeout(this.host.timers);
+    if (this.invite && res.status < 300) {
+      // RFC 6026 Accepted: the dialog retransmits 2xx until ACK; we absorb copies of the INVITE.
+      this.state = 'accepted';
+      this.armTimeout(long);
+    } else if (this.invite) {
+      this.state = 'completed';
+      if (!reliable(this.peer)) this.scheduleRetransmit(); // Timer G
+      this.armTimeout(long); // Timer H
+    } else {
+      this.state = 'completed';
+      this.armTimeout(reliable(this.peer) ? 0 : long); // Timer J
+    }
+    return wire;
+  }
+
+  private scheduleRetransmit(): void {
+    this.retransmit = setTimeout(() => {
+      if (this.state !== 'completed' || !this.lastWire) return;
+      this.host.send(this.peer, this.lastWire);
+      this.interval = Math.min(this.interval * 2, this.host.timers.t2);
+      this.scheduleRetransmit();
+    }, this.interval);
+  }
+
+  private armTimeout(ms: number): void {
+    if (this.timeout) clearTimeout(this.timeout);
+    if (ms <= 0) {
+      this.terminate();
+      return;
+    }
+    this.timeout = setTimeout(() => this.terminate(), ms);
+  }
+
+  /** A retransmitted request: answer with the last response again (17.2.1, 17.2.2). */
+  retransmission(): void {
+    if (this.lastWire && this.state !== 'accepted') this.host.send(this.peer, this.lastWire);
+  }
+
+  /** ACK for a non-2xx final response (17.2.1); returns true when it belonged here. */
+  ack(): boolean {
+    if (this.state !== 'completed' || !this.invite) return this.state === 'confirmed';
+    this.state = 'confirmed';
+    if (this.retransmit) clearTimeout(this.retransmit);
+    this.armTimeout(reliable(this.peer) ? 0 : this.host.timers.t4); // Timer I
+    return true;
+  }
+
+  terminate(): void {
+    if (this.state === 'terminated') return;
+    this.state = 'terminated';
+    if (this.retransmit) clearTimeout(this.retransmit);
+    if (this.timeout) clearTimeout(this.timeout);
+    this.onTerminated();
+  }
+}

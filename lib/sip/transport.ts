@@ -1,0 +1,251 @@
+// UDP and TCP sockets of one SIP endpoint (RFC 3261 18). Our own sockets, not
+// the `sip` package's: every socket has an error handler (a busy port must be
+// an error, not a crash), port 0 works, and close() releases TCP at once.
+import * as dgram from 'node:dgram';
+import { EventEmitter } from 'node:events';
+import * as net from 'node:net';
+import { StreamFramer } from './framing';
+
+export type Protocol = 'udp' | 'tcp';
+
+export interface Peer {
+  protocol: Protocol;
+  address: string;
+  port: number;
+}
+
+export interface TransportOptions {
+  address: string;
+  port: number;
+  maxHeaderBytes?: number;
+  maxBodyBytes?: number;
+  /** Receive buffer for UDP, raised because a lab core may answer in bursts. */
+  udpReceiveBufferBytes?: number;
+}
+
+export interface InboundFrame {
+  wire: string;
+  peer: Peer;
+}
+
+/** The largest datagram we send; above it the message must go over TCP (RFC 3261 18.1.1). */
+export const MAX_UDP_BYTES = 65507;
+
+export function peerKey(p: Peer): string {
+  return `${p.protocol}:${p.address}:${p.port}`;
+}
+
+export class TransportError extends Error {
+  constructor(message: string, readonly code?: string) {
+    super(message);
+  }
+}
+
+interface Connection {
+  socket: net.Socket;
+  ready: boolean;
+  queue: string[];
+}
+
+/**
+ * Events: `frame` (InboundFrame), `oversized` (peer, head), `send-error` (peer, Error),
+ * `error` (Error, for socket failures after start).
+ */
+export class Transport extends EventEmitter {
+  private udp?: dgram.Socket;
+  private tcp?: net.Server;
+  private readonly connections = new Map<string, Connection>();
+  private boundPort = 0;
+  private closed = false;
+  private readonly maxHeaderBytes: number;
+  private readonly maxBodyBytes: number;
+
+  constructor(private readonly options: TransportOptions) {
+    super();
+    this.maxHeaderBytes = options.maxHeaderBytes ?? 16 * 1024;
+    this.maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024;
+  }
+
+  get port(): number {
+    return this.boundPort;
+  }
+
+  get address(): string {
+    return this.options.address;
+  }
+
+  /** Binds UDP and TCP on the same port; with port 0 the system picks one free for both. */
+  async listen(): Promise<void> {
+    const attempts = this.options.port === 0 ? 20 : 1;
+    let last: Error | undefined;
+    for (let i = 0; i < attempts; i++) {
+      try {
+        const port = await this.bindUdp(this.options.port);
+        await this.bindTcp(port);
+        this.boundPort = port;
+        return;
+      } catch (e) {
+        last = e as Error;
+        await this.closeSockets();
+      }
+    }
+    throw last ?? new TransportError('could not bind');
+  }
+
+  private bindUdp(port: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const family = net.isIPv6(this.options.address) ? 'udp6' : 'udp4';
+      const socket = dgram.createSocket({ type: family, reuseAddr: false });
+      this.udp = socket;
+      const onError = (err: NodeJS.ErrnoException) => {
+        reject(bindError(err, this.options.address, port, 'udp'));
+      };
+      socket.once('error', onError);
+      socket.bind(port, this.options.address, () => {
+        socket.removeListener('error', onError);
+        socket.on('error', (err) => this.emit('error', err));
+        socket.on('message', (buf, rinfo) => this.onDatagram(buf, rinfo));
+        if (this.options.udpReceiveBufferBytes) {
+          try {
+            socket.setRecvBufferSize(this.options.udpReceiveBufferBytes);
+          } catch {
+            // the system may cap it (net.core.rmem_max); the default still works
+          }
+        }
+        resolve(socket.address().port);
+      });
+    });
+  }
+
+  private bindTcp(port: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const server = net.createServer((socket) => this.adopt(socket));
+      this.tcp = server;
+      const onError = (err: NodeJS.ErrnoException) => reject(bindError(err, this.options.address, port, 'tcp'));
+      server.once('error', onError);
+      server.listen({ port, host: this.options.address, exclusive: true }, () => {
+        server.removeListener('error', onError);
+        server.on('error', (err) => this.emit('error', err));
+        resolve();
+      });
+    });
+  }
+
+  private onDatagram(buf: Buffer, rinfo: dgram.RemoteInfo): void {
+    if (buf.length === 0) return;
+    // A lone CRLF or double CRLF is a keep-alive (RFC 5626 3.5.1), not a message.
+    if (buf.length <= 4 && buf.every((b) => b === 13 || b === 10)) return;
+    this.emit('frame', { wire: buf.toString('latin1'), peer: { protocol: 'udp', address: rinfo.address, port: rinfo.port } });
+  }
+
+  /** Takes an accepted or connected TCP socket under management. */
+  private adopt(socket: net.Socket, knownPeer?: Peer): Connection {
+    const peer: Peer = knownPeer ?? { protocol: 'tcp', address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 };
+    const key = peerKey(peer);
+    const conn: Connection = { socket, ready: !knownPeer, queue: [] };
+    this.connections.set(key, conn);
+    const framer = new StreamFramer({ maxHeaderBytes: this.maxHeaderBytes, maxBodyBytes: this.maxBodyBytes });
+    socket.setEncoding('latin1');
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: string) => {
+      for (const ev of framer.push(chunk)) {
+        if (ev.kind === 'message') this.emit('frame', { wire: ev.wire, peer });
+        else if (ev.kind === 'keepalive') socket.write('\r\n', 'latin1');
+        else {
+          this.emit('oversized', peer, ev.head);
+          // The stream cannot be resynchronised after a refused body.
+          socket.end();
+        }
+      }
+    });
+    socket.on('error', (err) => {
+      if (conn.queue.length || !conn.ready) this.emit('send-error', peer, err);
+      this.dropConnection(key, conn);
+    });
+    socket.on('close', () => this.dropConnection(key, conn));
+    // Idle connections are closed after a while; a later request opens a new one.
+    socket.setTimeout(5 * 60 * 1000, () => socket.destroy());
+    return conn;
+  }
+
+  private dropConnection(key: string, conn: Connection): void {
+    if (this.connections.get(key) === conn) this.connections.delete(key);
+    conn.socket.destroy();
+  }
+
+  /** Sends wire text; failures arrive as `send-error` events for the peer. */
+  send(peer: Peer, wire: string): void {
+    if (this.closed) {
+      this.emit('send-error', peer, new TransportError('endpoint is closed'));
+      return;
+    }
+    if (peer.protocol === 'udp') {
+      if (!this.udp) return;
+      if (wire.length > MAX_UDP_BYTES) {
+        this.emit('send-error', peer, new TransportError(`message of ${wire.length} bytes is too large for UDP; use TCP`));
+        return;
+      }
+      this.udp.send(Buffer.from(wire, 'latin1'), peer.port, peer.address, (err) => {
+        if (err) this.emit('send-error', peer, err);
+      });
+      return;
+    }
+    const key = peerKey(peer);
+    let conn = this.connections.get(key);
+    if (!conn) conn = this.connect(peer);
+    if (conn.ready) conn.socket.write(wire, 'latin1');
+    else conn.queue.push(wire);
+  }
+
+  private connect(peer: Peer): Connection {
+    const socket = net.connect({ host: peer.address, port: peer.port, localAddress: localFor(this.options.address) });
+    const conn = this.adopt(socket, peer);
+    socket.once('connect', () => {
+      conn.ready = true;
+      for (const w of conn.queue.splice(0)) socket.write(w, 'latin1');
+    });
+    return conn;
+  }
+
+  /** True when a TCP connection to the peer exists (responses must reuse it, RFC 3261 18.2.2). */
+  hasConnection(peer: Peer): boolean {
+    return this.connections.has(peerKey(peer));
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.closeSockets();
+  }
+
+  private async closeSockets(): Promise<void> {
+    for (const conn of this.connections.values()) conn.socket.destroy();
+    this.connections.clear();
+    const udp = this.udp;
+    const tcp = this.tcp;
+    this.udp = undefined;
+    this.tcp = undefined;
+    await Promise.all([
+      udp
+        ? new Promise<void>((r) => {
+            try {
+              udp.close(() => r());
+            } catch {
+              r(); // not bound yet
+            }
+          })
+        : undefined,
+      tcp ? new Promise<void>((r) => tcp.close(() => r())) : undefined,
+    ]);
+  }
+}
+
+function localFor(address: string): string | undefined {
+  return address === '0.0.0.0' || address === '::' ? undefined : address;
+}
+
+function bindError(err: NodeJS.ErrnoException, address: string, port: number, proto: string): TransportError {
+  if (err.code === 'EADDRINUSE') return new TransportError(`${proto.toUpperCase()} port ${port} on ${address} is already in use`, err.code);
+  if (err.code === 'EADDRNOTAVAIL') return new TransportError(`address ${address} is not an address of this machine`, err.code);
+  if (err.code === 'EACCES') return new TransportError(`no permission to bind ${proto.toUpperCase()} port ${port} on ${address}`, err.code);
+  return new TransportError(`cannot bind ${proto.toUpperCase()} ${address}:${port}: ${err.message}`, err.code);
+}
