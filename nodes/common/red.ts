@@ -1,0 +1,77 @@
+// The slice of the Node-RED runtime API that our nodes use. Kept here rather
+// than pulling in community typings: it is small and pins what we rely on.
+
+export interface NodeDef {
+  id: string;
+  type: string;
+  name?: string;
+  z?: string;
+  [key: string]: unknown;
+}
+
+export interface NodeStatus {
+  fill?: 'red' | 'green' | 'yellow' | 'blue' | 'grey';
+  shape?: 'ring' | 'dot';
+  text?: string;
+}
+
+export interface NodeMessage {
+  _msgid?: string;
+  topic?: string;
+  payload?: unknown;
+  [key: string]: unknown;
+}
+
+export type SendFn = (msg: NodeMessage | Array<NodeMessage | null> | null) => void;
+export type DoneFn = (err?: Error) => void;
+
+export interface RedNode {
+  id: string;
+  type: string;
+  name?: string;
+  credentials?: Record<string, string | undefined>;
+  status(status: NodeStatus): void;
+  send(msg: NodeMessage | Array<NodeMessage | null> | null): void;
+  log(msg: unknown): void;
+  warn(msg: unknown): void;
+  error(err: unknown, msg?: NodeMessage): void;
+  debug(msg: unknown): void;
+  trace(msg: unknown): void;
+  on(event: 'input', handler: (msg: NodeMessage, send: SendFn, done: DoneFn) => void): void;
+  on(event: 'close', handler: (removed: boolean, done: () => void) => void): void;
+}
+
+export interface CredentialSpec {
+  type: 'text' | 'password';
+}
+
+export interface RedApi {
+  nodes: {
+    createNode(node: object, def: NodeDef): void;
+    registerType(
+      type: string,
+      constructor: (this: RedNode, def: NodeDef) => void,
+      opts?: { credentials?: Record<string, CredentialSpec> },
+    ): void;
+    getNode(id: string): unknown;
+  };
+  _(key: string, substitutions?: Record<string, string | number>): string;
+}
+
+/** Reads a string property of a node definition, trimmed, with a default. */
+export function text(def: NodeDef, key: string, fallback = ''): string {
+  const v = def[key];
+  return typeof v === 'string' ? v.trim() : v === undefined || v === null ? fallback : String(v).trim();
+}
+
+/** Reads an integer property; the editor stores numbers as strings. */
+export function integer(def: NodeDef, key: string, fallback: number): number {
+  const v = Number.parseInt(String(def[key] ?? ''), 10);
+  return Number.isFinite(v) ? v : fallback;
+}
+
+export function flag(def: NodeDef, key: string, fallback: boolean): boolean {
+  const v = def[key];
+  if (v === undefined || v === null || v === '') return fallback;
+  return v === true || v === 'true';
+}

@@ -1,0 +1,189 @@
+// Client node: REGISTER, re-REGISTER and de-REGISTER for one or many users.
+import { DEFAULT_RELEASE } from '../lib/registration/enablers';
+import type { RegistrationChange } from '../lib/registration/registration';
+import { RegistrationPool, type IdentityRequest } from '../lib/registration/registration-pool';
+import { endpointConfig, type EndpointState } from './common/endpoint-link';
+import { eventOf, registrationMessage } from './common/registration-output';
+import { translator } from './common/i18n';
+import { flag, integer, text, type NodeDef, type NodeMessage, type RedApi, type RedNode } from './common/red';
+import { failed, idle, short, up, working } from './common/status';
+import { userConfig } from './common/user-link';
+
+type Action = 'register' | 'refresh' | 'deregister' | 'deregister-service';
+
+interface Command extends IdentityRequest {
+  action: Action;
+}
+
+const ACTIONS: Record<string, Action> = {
+  register: 'register',
+  refresh: 'refresh',
+  deregister: 'deregister',
+  unregister: 'deregister',
+  'deregister-all': 'deregister',
+  'deregister-service': 'deregister-service',
+};
+
+export = function (RED: RedApi): void {
+  RED.nodes.registerType('oma-register', function (this: RedNode, def: NodeDef) {
+    RED.nodes.createNode(this, def);
+    const t = translator(RED, 'oma-register');
+    const node = this;
+    const endpoint = endpointConfig(RED, def.endpoint);
+    const user = userConfig(RED, def.user);
+    if (!endpoint) {
+      node.status(failed(t('oma-register.status.no-endpoint')));
+      node.error(t('oma-register.errors.no-endpoint'));
+      return;
+    }
+    const expires = integer(def, 'expires', 3600);
+    const deregisterMode = text(def, 'deregisterMode', 'all') === 'service' ? 'service' : 'all';
+    const enablerOptions = {
+      enabler: user?.enabler ?? 'poc',
+      release: user?.release || DEFAULT_RELEASE[user?.enabler ?? 'poc'],
+      cpmModes: user?.cpmModes,
+      instanceId: user?.instanceId,
+      extraFeatureTags: user?.extraTags,
+    };
+    const pool = new RegistrationPool(endpoint.endpoint, {
+      domain: endpoint.domain,
+      enabler: enablerOptions,
+      expires,
+      claimContactUser: (b) => endpoint.claimContactUser(b),
+      releaseContactUser: (u) => endpoint.releaseContactUser(u),
+    });
+    let endpointState: EndpointState = endpoint.state;
+    const lastError = new Map<string, string>();
+
+    const showStatus = (): void => {
+      if (endpointState.kind === 'failed') return node.status(failed(short(t('oma-register.status.endpoint-failed', { error: endpointState.error }))));
+      if (endpointState.kind === 'starting') return node.status(working(t('oma-register.status.starting')));
+      const c = pool.counts();
+      if (pool.size === 1) {
+        const only = pool.list()[0]!;
+        switch (only.state) {
+          case 'registered':
+            return node.status(up(t('oma-register.status.registered', { expires: only.expires ?? 0 })));
+          case 'core-only':
+            return node.status(up(t('oma-register.status.core-only')));
+          case 'registering':
+          case 'refreshing':
+          case 'deregistering':
+            return node.status(working(t(`oma-register.status.${only.state}`)));
+          case 'failed':
+            return node.status(failed(short(only.error ?? t('oma-register.status.failed'))));
+          default:
+            return node.status(idle(t('oma-register.status.unregistered')));
+        }
+      }
+      if (pool.size === 0) return node.status(idle(t('oma-register.status.idle')));
+      const ok = (c.registered ?? 0) + (c['core-only'] ?? 0);
+      const bad = c.failed ?? 0;
+      const busy = (c.registering ?? 0) + (c.refreshing ?? 0) + (c.deregistering ?? 0);
+      const summary = t('oma-register.status.many', { ok, failed: bad, busy });
+      node.status(bad ? failed(summary) : busy ? working(summary) : up(summary));
+    };
+
+    let statusTimer: NodeJS.Timeout | undefined;
+    const scheduleStatus = (): void => {
+      // Thousands of registrations change state in a burst; redraw at most every 200 ms.
+      if (pool.size <= 1) return showStatus();
+      statusTimer ??= setTimeout(() => {
+        statusTimer = undefined;
+        showStatus();
+      }, 200);
+    };
+
+    pool.on('change', (aor: string, c: RegistrationChange) => {
+      scheduleStatus();
+      const event = eventOf(c);
+      if (!event) return;
+      if (event === 'failed') {
+        const err = c.info.error ?? 'failed';
+        if (lastError.get(aor) !== err) node.error(t('oma-register.errors.failed', { aor, error: err }));
+        lastError.set(aor, err);
+      } else lastError.delete(aor);
+      node.send(registrationMessage(c, event, enablerOptions.enabler));
+    });
+
+    const userFacing = {
+      onEndpointState(state: EndpointState) {
+        endpointState = state;
+        showStatus();
+      },
+    };
+    endpoint.attach(userFacing);
+
+    const defaultRequest = (): IdentityRequest | undefined =>
+      user?.identity
+        ? { identity: user.identity, username: user.authUser || undefined, password: user.password, displayName: user.displayName || undefined }
+        : undefined;
+
+    const run = async (cmd: Command): Promise<void> => {
+      await endpoint.ready();
+      const got = pool.ensure(cmd);
+      if ('error' in got) throw new Error(got.error);
+      const reg = got.registration;
+      switch (cmd.action) {
+        case 'register':
+        case 'refresh':
+          return reg.register();
+        case 'deregister':
+          return reg.deregister(deregisterMode);
+        case 'deregister-service':
+          return reg.deregister('service');
+      }
+    };
+
+    if (flag(def, 'registerOnStart', true)) {
+      const d = defaultRequest();
+      if (d) run({ ...d, action: 'register' }).catch((e: Error) => node.error(e.message));
+      else showStatus();
+    } else showStatus();
+
+    node.on('input', (msg, _send, done) => {
+      let cmd: Command;
+      try {
+        cmd = commandOf(msg, defaultRequest(), expires);
+      } catch (e) {
+        done(e as Error);
+        return;
+      }
+      run(cmd).then(() => done(), (e: Error) => done(e));
+    });
+
+    node.on('close', (removed, done) => {
+      if (statusTimer) clearTimeout(statusTimer);
+      const finish = () => {
+        pool.stopAll();
+        endpoint.detach(userFacing);
+        done();
+      };
+      if (flag(def, 'deregisterOnClose', true) && endpoint.state.kind === 'listening') {
+        pool.deregisterAll('all', 4000).then(finish, finish);
+      } else finish();
+      void removed;
+    });
+  });
+};
+
+/** Reads what to do from a message: `payload` is an action word, or an object with action and identity. */
+function commandOf(msg: NodeMessage, fallback: IdentityRequest | undefined, expires: number): Command {
+  const p = msg.payload;
+  const obj = p && typeof p === 'object' && !Array.isArray(p) ? (p as Record<string, unknown>) : {};
+  const word = typeof p === 'string' ? p : typeof obj.action === 'string' ? obj.action : 'register';
+  const action = ACTIONS[word.trim().toLowerCase()];
+  if (!action) throw new Error(`unknown action "${word}": use register, refresh, deregister or deregister-service`);
+  const str = (k: string) => (typeof obj[k] === 'string' && (obj[k] as string).trim() ? (obj[k] as string).trim() : undefined);
+  const identity = str('identity') ?? (typeof msg.identity === 'string' ? msg.identity : undefined);
+  if (!identity && !fallback) throw new Error('no identity: choose a user in the node or send msg.payload.identity');
+  const own = identity !== undefined;
+  return {
+    action,
+    identity: identity ?? fallback!.identity,
+    username: str('username') ?? (own ? undefined : fallback?.username),
+    password: str('password') ?? (typeof msg.password === 'string' ? msg.password : own ? undefined : fallback?.password),
+    displayName: str('displayName') ?? (own ? undefined : fallback?.displayName),
+    expires: typeof obj.expires === 'number' && obj.expires >= 0 ? obj.expires : expires,
+  };
+}

@@ -1,0 +1,9 @@
+// The pack's node modules, loaded as the test helper wants them.
+/* eslint-disable @typescript-eslint/no-require-imports */
+export const allNodes = [
+  require('../../nodes/oma-sip-endpoint'),
+  require('../../nodes/oma-sip-user'),
+  require('../../nodes/oma-register'),
+  require('../../nodes/oma-third-party-register'),
+  require('../../nodes/oma-lab-core'),
+];
