@@ -72,9 +72,10 @@ export = function (RED: RedApi): void {
       };
       endpoint.attach(link);
       node.on('close', (_removed, done) => {
-        core.stop();
-        endpoint.detach(link);
-        done();
+        core.stop(1500).finally(() => {
+          endpoint.detach(link);
+          done();
+        });
       });
     },
     { credentials: { users: { type: 'text' } } },

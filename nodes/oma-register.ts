@@ -57,7 +57,7 @@ export = function (RED: RedApi): void {
 
     const showStatus = (): void => {
       if (endpointState.kind === 'failed') return node.status(failed(short(t('oma-register.status.endpoint-failed', { error: endpointState.error }))));
-      if (endpointState.kind === 'starting') return node.status(working(t('oma-register.status.starting')));
+      if (endpointState.kind === 'starting' || endpointState.kind === 'idle') return node.status(working(t('oma-register.status.starting')));
       const c = pool.counts();
       if (pool.size === 1) {
         const only = pool.list()[0]!;

@@ -10,10 +10,10 @@ class EndpointAdapter implements EndpointConfig {
   readonly endpoint: SipEndpoint;
   readonly domain: string;
   readonly core: string;
-  state: EndpointState = { kind: 'starting' };
+  state: EndpointState = { kind: 'idle' };
   private readonly users = new Set<EndpointUser>();
   private readonly contactUsers = new Set<string>();
-  private readonly started: Promise<SipEndpoint>;
+  private started: Promise<SipEndpoint> | undefined;
 
   constructor(
     node: RedNode,
@@ -40,10 +40,25 @@ class EndpointAdapter implements EndpointConfig {
       );
     }
     this.endpoint.on('error', (err: Error) => node.warn(t('oma-sip-endpoint.errors.socket', { error: err.message })));
+    this.node = node;
+    this.t = t;
+  }
+
+  private readonly node: RedNode;
+  private readonly t: Translate;
+
+  /**
+   * Binds on first use, so an endpoint whose only user is disabled (the lab
+   * core, when a real core takes over its port) never holds the port.
+   */
+  private start(): Promise<SipEndpoint> {
+    if (this.started) return this.started;
+    const { node, t } = this;
+    this.setState({ kind: 'starting' });
     this.started = this.endpoint.start().then(
       () => {
-        this.setState({ kind: 'listening', hostPort: this.endpoint.hostPort, transport });
-        node.log(t('oma-sip-endpoint.log.listening', { transport: transport.toUpperCase(), hostPort: this.endpoint.hostPort }));
+        this.setState({ kind: 'listening', hostPort: this.endpoint.hostPort, transport: this.endpoint.protocol });
+        node.log(t('oma-sip-endpoint.log.listening', { transport: this.endpoint.protocol.toUpperCase(), hostPort: this.endpoint.hostPort }));
         return this.endpoint;
       },
       (err: Error) => {
@@ -54,10 +69,11 @@ class EndpointAdapter implements EndpointConfig {
     );
     // Users await ready(); an unobserved rejection here must not reach the runtime.
     this.started.catch(() => undefined);
+    return this.started;
   }
 
   ready(): Promise<SipEndpoint> {
-    return this.started;
+    return this.start();
   }
 
   private setState(state: EndpointState): void {
@@ -68,6 +84,7 @@ class EndpointAdapter implements EndpointConfig {
   attach(user: EndpointUser): void {
     this.users.add(user);
     user.onEndpointState(this.state);
+    void this.start().catch(() => undefined);
   }
 
   detach(user: EndpointUser): void {

@@ -89,7 +89,14 @@ export class LabCore extends EventEmitter {
     return this.location.aors().filter((a) => this.location.lookup(a).length > 0).length;
   }
 
-  stop(): void {
+  /**
+   * Stops serving. Clients in the same Node-RED say goodbye (de-REGISTER) while
+   * the flow stops, so the core keeps answering until its bindings are gone or
+   * `graceMs` has passed.
+   */
+  async stop(graceMs = 0): Promise<void> {
+    const deadline = Date.now() + graceMs;
+    while (Date.now() < deadline && this.registeredUsers > 0) await new Promise((r) => setTimeout(r, 20));
     for (const d of this.detach.splice(0)) d();
     this.location.close();
   }

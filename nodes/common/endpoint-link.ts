@@ -5,6 +5,7 @@ import type { SipEndpoint } from '../../lib/sip/endpoint';
 import type { RedApi } from './red';
 
 export type EndpointState =
+  | { kind: 'idle' }
   | { kind: 'starting' }
   | { kind: 'listening'; hostPort: string; transport: string }
   | { kind: 'failed'; error: string }

@@ -180,7 +180,30 @@ describe('nodes: registration against the lab core node', function () {
       assert.equal(ok.payload.failures, 0);
       await statusOf(reg, (s) => s.fill === 'green', 2000, 'green status');
     } finally {
-      core.stop();
+      await core.stop();
+      await coreEndpoint.close();
+    }
+  });
+
+  it('de-registers when the flow stops, so the core holds no stale binding', async () => {
+    const corePort = await freePort();
+    const serverPort = await freePort();
+    const coreEndpoint = new SipEndpoint({ transport: 'udp', address: '127.0.0.1', port: corePort });
+    await coreEndpoint.start();
+    const core = new LabCore(coreEndpoint, { domain: 'lab.test', users: new Map([['alice', 'alice-pw']]) });
+    const events: string[] = [];
+    core.on('binding', (b: { event: string }) => events.push(b.event));
+    core.start();
+    try {
+      const { flow, credentials } = labFlow({ corePort, serverPort, withLabCore: false, users: [USERS[0]!] });
+      await helper.load(allNodes, flow, credentials);
+      await new Collector(helper.getNode('out-alice')).event('registered');
+      assert.equal(core.location.lookup('sip:alice@lab.test').length, 1);
+      await helper.unload();
+      assert.deepEqual(events, ['registered', 'unregistered']);
+      assert.equal(core.location.lookup('sip:alice@lab.test').length, 0);
+    } finally {
+      await core.stop();
       await coreEndpoint.close();
     }
   });

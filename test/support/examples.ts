@@ -1,0 +1,56 @@
+// Example flows as the test helper loads them: credentials pulled out of the
+// nodes into the helper's credentials map, and every debug node's output
+// tapped by a helper node so tests can read what a user would see.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { projectRoot } from './project-root';
+
+export interface LoadedExample {
+  flow: Record<string, unknown>[];
+  credentials: Record<string, Record<string, string>>;
+  /** debug node id -> id of the helper node that receives the same messages */
+  taps: Record<string, string>;
+}
+
+export function exampleFiles(): string[] {
+  const dir = path.join(projectRoot(), 'examples');
+  const out: string[] = [];
+  const walk = (d: string) => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.name.endsWith('.json')) out.push(p);
+    }
+  };
+  walk(dir);
+  return out.sort();
+}
+
+export function loadExample(file: string): LoadedExample {
+  const nodes = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>[];
+  const credentials: Record<string, Record<string, string>> = {};
+  const taps: Record<string, string> = {};
+  const flow: Record<string, unknown>[] = [];
+  for (const n of nodes) {
+    const { credentials: cred, ...rest } = n as { credentials?: Record<string, string> };
+    if (cred) credentials[String(n.id)] = cred;
+    flow.push(rest);
+  }
+  // Imported nodes land on the tab the user is looking at.
+  const tab = 'example-tab';
+  for (const n of flow) if ('x' in n) n.z = tab;
+  for (const n of [...flow]) {
+    if (n.type !== 'debug') continue;
+    const tap = `${n.id}-tap`;
+    taps[String(n.id)] = tap;
+    flow.push({ id: tap, type: 'helper', z: tab });
+  }
+  flow.unshift({ id: tab, type: 'tab', label: 'example' });
+  // Whatever feeds a debug node feeds its tap too.
+  for (const n of flow) {
+    const wires = n.wires as string[][] | undefined;
+    if (!wires) continue;
+    n.wires = wires.map((port) => port.flatMap((id) => (taps[id] ? [id, taps[id]!] : [id])));
+  }
+  return { flow, credentials, taps };
+}
