@@ -3,8 +3,9 @@
 // 5.1.1.4), 423 handling, both de-registrations of the OMA seeds, and retry
 // with back-off. A state machine driven by responses and timers.
 import { EventEmitter } from 'node:events';
-import { DigestClient, type AuthKind } from '../auth/digest-client';
-import type { RequestResult } from '../sip/endpoint';
+import { requestWithAuth, type AuthLoopResult } from '../auth/authenticated-request';
+import { DigestClient } from '../auth/digest-client';
+import type { Exchange } from '../sip/exchange';
 import { deltaSeconds, quote, unquote, type NameAddr, type Params, type SipRequest, type SipResponse } from '../sip/message';
 import { nameAddrList, uriOfNameAddr } from '../sip/route-headers';
 import { sameContactUri } from '../sip/uri';
@@ -41,12 +42,7 @@ export interface RegistrationOptions {
   scheduler?: Scheduler;
 }
 
-export interface Exchange {
-  requestWire: string;
-  response: SipResponse;
-  /** Absent when the response was generated locally (timeout, unreachable core). */
-  responseWire?: string;
-}
+export type { Exchange } from '../sip/exchange';
 
 export interface RegistrationInfo {
   state: RegistrationState;
@@ -177,52 +173,20 @@ export class Registration extends EventEmitter {
   }
 
   /** One REGISTER including its digest and 423 round trips. */
-  private async transact(goal: Goal): Promise<{ result: RequestResult; exchanges: Exchange[]; fatal?: string }> {
-    const exchanges: Exchange[] = [];
+  private transact(goal: Goal): Promise<AuthLoopResult> {
     let expires = goal.expires;
-    const credentials: Record<string, Record<string, string>[]> = {};
-    // Kinds whose credentials in the last request answered a fresh challenge.
-    let fresh = new Set<AuthKind>();
-    for (let round = 0; ; round++) {
-      const req = this.build(expires, goal.services);
-      Object.assign(req.headers, credentials);
-      const result = await this.ua.request(req);
-      const res = result.response;
-      exchanges.push({ requestWire: result.requestWire, response: res, responseWire: result.responseWire });
-      if (round >= 4) return { result, exchanges };
-      if (res.status === 401 || res.status === 407) {
-        const kind: AuthKind = res.status === 401 ? 'www' : 'proxy';
-        const challenges = res.headers[kind === 'www' ? 'www-authenticate' : 'proxy-authenticate'];
-        if (!Array.isArray(challenges) || challenges.length === 0) {
-          return { result, exchanges, fatal: `${res.status} without a challenge` };
-        }
-        const answer = this.digest.answer(challenges, kind, { method: 'REGISTER', uri: req.uri });
-        if ('error' in answer) return { result, exchanges, fatal: `cannot answer the challenge: ${answer.error}` };
-        // Challenged again right after a fresh answer, and not for a stale nonce: the password is wrong.
-        if (fresh.has(kind) && !answer.stale) {
-          this.digest.forget(kind);
-          return {
-            result,
-            exchanges,
-            fatal: `wrong password for ${this.options.username}: the core rejected the credentials (${res.status} after answering its challenge)`,
-          };
-        }
-        credentials[answer.header] = answer.authorizations.map((a) => ({ ...a.split }));
-        fresh = new Set([kind]);
-        continue;
-      }
-      const min = res.status === 423 ? deltaSeconds(res, 'min-expires') : undefined;
-      if (min !== undefined && min > expires) {
+    return requestWithAuth({
+      ua: this.ua,
+      digest: this.digest,
+      username: this.options.username,
+      build: () => this.build(expires, goal.services),
+      retryOn: (res) => {
+        const min = res.status === 423 ? deltaSeconds(res, 'min-expires') : undefined;
+        if (min === undefined || min <= expires) return false;
         expires = min; // RFC 3261 10.2.8: ask again for at least Min-Expires
-        for (const kind of ['www', 'proxy'] as const) {
-          const again = this.digest.reuse(kind, { method: 'REGISTER', uri: req.uri });
-          if (again) credentials[again.header] = again.authorizations.map((a) => ({ ...a.split }));
-        }
-        fresh = new Set();
-        continue;
-      }
-      return { result, exchanges };
-    }
+        return true;
+      },
+    });
   }
 
   private build(expires: number, services: boolean): SipRequest {
