@@ -5,6 +5,7 @@ import { EventEmitter } from 'node:events';
 import type { IncomingRequest, RequestHandler, SipEndpoint } from '../sip/endpoint';
 import { realScheduler, type Scheduler } from '../util/scheduler';
 import { LocationService, type Binding, type BindingEvent } from './location';
+import { RegEventNotifier, type NotifierReport } from './reg-notifier';
 import { Registrar, type RegistrarEvent } from './registrar';
 import { ThirdPartyRegistrations, type ThirdPartyResult } from './third-party';
 
@@ -29,10 +30,14 @@ export interface BindingReport {
   binding: Binding;
 }
 
-/** Events: `binding` (BindingReport), `third-party` (ThirdPartyResult), `auth` (RegistrarEvent). */
+/**
+ * Events: `binding` (BindingReport), `third-party` (ThirdPartyResult), `auth`
+ * (RegistrarEvent), `subscription` (NotifierReport).
+ */
 export class LabCore extends EventEmitter {
   readonly location: LocationService;
   readonly registrar: Registrar;
+  readonly regEvents: RegEventNotifier;
   private readonly thirdParty?: ThirdPartyRegistrations;
   private readonly detach: Array<() => void> = [];
 
@@ -53,6 +58,14 @@ export class LabCore extends EventEmitter {
       defaultExpires: o.defaultExpires,
     });
     this.registrar.onAuthEvent = (e: RegistrarEvent) => this.emit('auth', e);
+    this.regEvents = new RegEventNotifier(endpoint, this.location, {
+      domain: o.domain,
+      isUser: (u) => o.users.has(u),
+      scheduler,
+      minExpires: o.minExpires,
+      maxExpires: o.maxExpires,
+    });
+    this.regEvents.onReport = (r: NotifierReport) => this.emit('subscription', r);
     if (o.appServerUri) {
       this.thirdParty = new ThirdPartyRegistrations(endpoint, this.location, {
         serverUri: o.appServerUri,
@@ -65,6 +78,7 @@ export class LabCore extends EventEmitter {
     this.location.on('change', (aor: string, events: BindingEvent[]) => {
       for (const e of events) this.emit('binding', { aor, event: e.event, binding: e.binding } satisfies BindingReport);
       this.thirdParty?.onBindings(aor, events);
+      this.regEvents.onBindings(aor, events);
     });
   }
 
@@ -75,7 +89,11 @@ export class LabCore extends EventEmitter {
           this.registrar.handle(req);
           return true;
         case 'OPTIONS':
-          req.respond(200, { headers: { allow: 'REGISTER, OPTIONS', accept: 'application/sdp' } });
+          req.respond(200, { headers: { allow: 'REGISTER, OPTIONS, SUBSCRIBE', accept: 'application/sdp', 'allow-events': 'reg' } });
+          return true;
+        case 'SUBSCRIBE':
+          if (req.message.headers.to.params.tag) return false; // in-dialog: its dialog answers, else 481
+          if (!this.regEvents.handle(req)) req.respond(489, { headers: { 'allow-events': 'reg' } });
           return true;
         default:
           return false;
@@ -97,6 +115,7 @@ export class LabCore extends EventEmitter {
   async stop(graceMs = 0): Promise<void> {
     const deadline = Date.now() + graceMs;
     while (Date.now() < deadline && this.registeredUsers > 0) await new Promise((r) => setTimeout(r, 20));
+    this.regEvents.close();
     for (const d of this.detach.splice(0)) d();
     this.location.close();
   }

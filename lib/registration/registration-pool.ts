@@ -7,7 +7,7 @@ import type { UserAgent } from '../sip/user-agent';
 import type { Scheduler } from '../util/scheduler';
 import { profileFor, type EnablerOptions } from './enablers';
 import { Registration, type RegistrationChange, type RegistrationInfo, type RegistrationState } from './registration';
-import type { BackoffPolicy } from './timing';
+import type { BackoffPolicy } from '../util/timing';
 
 export interface IdentityRequest {
   identity: string;

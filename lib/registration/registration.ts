@@ -12,7 +12,7 @@ import { sameContactUri } from '../sip/uri';
 import type { UserAgent } from '../sip/user-agent';
 import { realScheduler, type Scheduler } from '../util/scheduler';
 import type { RegisterProfile } from './enablers';
-import { DEFAULT_BACKOFF, refreshDelaySeconds, retryDelaySeconds, type BackoffPolicy } from './timing';
+import { DEFAULT_BACKOFF, refreshDelaySeconds, retryDelaySeconds, type BackoffPolicy } from '../util/timing';
 
 export type RegistrationState =
   | 'idle'

@@ -5,6 +5,7 @@ import { lookup } from 'node:dns/promises';
 import { EventEmitter } from 'node:events';
 import { isIP } from 'node:net';
 import { decode } from './codec';
+import { DialogRouter } from './dialog-router';
 import { newBranch, newCallId, newTag } from './ids';
 import { isRequest, type SipRequest, type SipResponse } from './message';
 import { makeResponse, type ResponseOptions } from './responses';
@@ -82,6 +83,8 @@ const KNOWN_METHODS = new Set([
  */
 export class SipEndpoint extends EventEmitter {
   readonly timers: TimerValues;
+  /** In-dialog requests go to their dialog's owner before any other handler. */
+  readonly dialogs = new DialogRouter();
   private readonly transport: Transport;
   private readonly clients = new Map<string, ClientTransaction>();
   private readonly servers = new Map<string, ServerTransaction>();
@@ -109,6 +112,7 @@ export class SipEndpoint extends EventEmitter {
     this.transport.on('error', (err: Error) => this.emit('error', err));
     // An EventEmitter without an 'error' listener throws; an endpoint must never take the process down.
     this.on('error', () => undefined);
+    this.handlers.push(this.dialogs.handle);
   }
 
   async start(): Promise<void> {

@@ -1,5 +1,6 @@
 // What a procedure (registration, subscription, publication) needs from the
 // stack under it. SipEndpoint provides it; unit tests provide a fake peer.
+import type { DialogRouter } from './dialog-router';
 import type { RequestResult, SendOptions } from './endpoint';
 import type { SipRequest } from './message';
 
@@ -9,4 +10,5 @@ export interface UserAgent {
   newCallId(): string;
   newTag(): string;
   readonly protocol: 'udp' | 'tcp';
+  readonly dialogs: DialogRouter;
 }

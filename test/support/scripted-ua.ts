@@ -5,6 +5,7 @@ import type { RequestResult } from '../../lib/sip/endpoint';
 import type { SipRequest, SipResponse } from '../../lib/sip/message';
 import { makeResponse, type ResponseOptions } from '../../lib/sip/responses';
 import type { UserAgent } from '../../lib/sip/user-agent';
+import { DialogRouter } from '../../lib/sip/dialog-router';
 
 export interface ScriptedAnswer extends ResponseOptions {
   status: number;
@@ -13,6 +14,7 @@ export interface ScriptedAnswer extends ResponseOptions {
 export class ScriptedUa implements UserAgent {
   readonly sent: SipRequest[] = [];
   readonly protocol = 'udp' as const;
+  readonly dialogs = new DialogRouter();
   private n = 0;
 
   constructor(public peer: (req: SipRequest, index: number) => ScriptedAnswer) {}

@@ -1,8 +1,9 @@
 // When to refresh and when to retry.
 
 /**
- * 3GPP TS 24.229 5.1.1.4.1: re-register 600 s before expiry when more than
- * 1200 s were granted, otherwise when half of the time has passed.
+ * 3GPP TS 24.229 5.1.1.4.1 (registration) and 5.1.1.3 (reg-event
+ * subscription): refresh 600 s before expiry when more than 1200 s were
+ * granted, otherwise when half of the time has passed.
  */
 export function refreshDelaySeconds(granted: number): number {
   return granted > 1200 ? granted - 600 : granted / 2;
