@@ -1,5 +1,6 @@
 // Lab node: an embedded SIP/IP core (registrar, location, third-party REGISTER).
 import { DEFAULT_TRIGGER_TAGS, LabCore, type BindingReport } from '../lib/labcore/lab-core';
+import type { NotifierReport } from '../lib/labcore/reg-notifier';
 import type { RegistrarEvent } from '../lib/labcore/registrar';
 import type { ThirdPartyResult } from '../lib/labcore/third-party';
 import { endpointConfig, type EndpointState } from './common/endpoint-link';
@@ -48,6 +49,7 @@ export = function (RED: RedApi): void {
         node.send({
           topic: b.aor,
           payload: {
+            kind: 'binding',
             event: b.event,
             aor: b.aor,
             contact: b.binding.uri,
@@ -56,6 +58,9 @@ export = function (RED: RedApi): void {
             instance: b.binding.instance,
           },
         });
+      });
+      core.on('subscription', (r: NotifierReport) => {
+        node.send({ topic: r.aor, payload: { kind: 'subscription', package: 'reg', ...r } });
       });
       core.on('third-party', (r: ThirdPartyResult) => {
         if (r.status >= 300) node.warn(t('oma-lab-core.errors.third-party', { aor: r.aor, status: r.status, reason: r.reason }));

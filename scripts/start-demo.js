@@ -11,7 +11,7 @@ const root = path.resolve(__dirname, '..');
 const userDir = path.join(root, '.demo');
 const host = process.env.NODE_RED_HOST || '127.0.0.1';
 const port = Number(process.env.NODE_RED_PORT || 1880);
-const demoFile = path.join(root, 'examples', 'registration', '04 - Server sees PoC, IM and CPM clients (third-party REGISTER).json');
+const demoFile = path.join(root, 'examples', 'reg-event', '02 - Server subscribes for every registered user.json');
 
 function ensureBuilt() {
   if (!fs.existsSync(path.join(root, 'dist', 'nodes', 'oma-register.js'))) {
@@ -91,7 +91,7 @@ async function waitForEditor(deadline) {
 /** The demo flow on its own tab; deployed through the admin API so the runtime stores its credentials encrypted. */
 function demoFlow() {
   const nodes = JSON.parse(fs.readFileSync(demoFile, 'utf8'));
-  const tab = { id: 'oma-demo-tab', type: 'tab', label: 'OMA SIP demo', info: 'Imported from examples/registration on first start.' };
+  const tab = { id: 'oma-demo-tab', type: 'tab', label: 'OMA SIP demo', info: 'Imported from examples/reg-event on first start.' };
   return [tab, ...nodes.map((n) => (n.type.startsWith('oma-sip-') ? n : { ...n, z: tab.id }))];
 }
 

@@ -76,7 +76,7 @@ export class Subscriber extends EventEmitter {
   private timer: unknown;
   private expiresAt: number | undefined;
   private failures = 0;
-  private wanted = false;
+  private want = false;
   private running: Promise<void> | undefined;
   private rerun = false;
   private sawNotify = false;
@@ -97,9 +97,14 @@ export class Subscriber extends EventEmitter {
     return { state: this.state, expiresAt: this.expiresAt, failures: this.failures, error: this.lastError, callId: this.dialog?.callId };
   }
 
+  /** True while the subscription is wanted: live, or about to be retried. */
+  get wanted(): boolean {
+    return this.want;
+  }
+
   /** Subscribes (or refreshes when a dialog exists). */
   start(): Promise<void> {
-    this.wanted = true;
+    this.want = true;
     return this.run();
   }
 
@@ -114,7 +119,7 @@ export class Subscriber extends EventEmitter {
 
   /** Ends the subscription politely: SUBSCRIBE with Expires 0 inside the dialog. */
   async unsubscribe(): Promise<void> {
-    this.wanted = false;
+    this.want = false;
     this.clearTimer();
     await this.whenIdle();
     const d = this.dialog;
@@ -137,7 +142,7 @@ export class Subscriber extends EventEmitter {
 
   /** Forgets the subscription without sending anything (the notifier lets it expire). */
   stop(): void {
-    this.wanted = false;
+    this.want = false;
     this.clearTimer();
     this.teardown();
   }
@@ -151,13 +156,13 @@ export class Subscriber extends EventEmitter {
       do {
         this.rerun = false;
         await this.attempt();
-      } while (this.rerun && this.wanted);
+      } while (this.rerun && this.want);
     })().finally(() => (this.running = undefined));
     return this.running;
   }
 
   private async attempt(): Promise<void> {
-    if (!this.wanted) return;
+    if (!this.want) return;
     this.clearTimer();
     let outcome: AuthLoopResult;
     let requested = this.o.expires;
@@ -183,7 +188,7 @@ export class Subscriber extends EventEmitter {
       },
     });
     const res = outcome.result.response;
-    if (!this.wanted) return;
+    if (!this.want) return;
 
     if (res.status >= 200 && res.status < 300) {
       if (!this.dialog && lastRequest) this.dialog = dialogAsUac(lastRequest, res);
@@ -207,7 +212,7 @@ export class Subscriber extends EventEmitter {
     const error = outcome.fatal ?? `${res.status} ${res.reason}`.trim();
     this.lastError = error;
     if (outcome.fatal || FINAL_STATUSES.has(res.status)) {
-      this.wanted = false;
+      this.want = false;
       this.teardown();
       this.setState('terminated', outcome.exchanges, { error });
       return;
@@ -331,10 +336,10 @@ export class Subscriber extends EventEmitter {
 
   private onTerminated(n: NotifyEvent): void {
     this.teardown();
-    if (!this.wanted) return; // we asked for it (un-SUBSCRIBE)
+    if (!this.want) return; // we asked for it (un-SUBSCRIBE)
     const reason = n.reason;
     if (reason && FINAL_REASONS.has(reason)) {
-      this.wanted = false;
+      this.want = false;
       this.lastError = `the notifier ended the subscription: ${reason}`;
       this.setState('terminated', [], { reason, error: this.lastError });
       return;
@@ -359,7 +364,7 @@ export class Subscriber extends EventEmitter {
 
   private schedule(seconds: number, fn: () => void): void {
     this.clearTimer();
-    if (!this.wanted) return;
+    if (!this.want) return;
     this.timer = this.scheduler.set(() => {
       this.timer = undefined;
       fn();

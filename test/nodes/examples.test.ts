@@ -25,12 +25,12 @@ describe('examples run as imported', function () {
   const files = exampleFiles();
   it('there is an example for every node type of the pack', () => {
     const types = new Set(files.flatMap((f) => loadExample(f).flow.map((n) => String(n.type))));
-    for (const t of ['oma-sip-endpoint', 'oma-sip-user', 'oma-register', 'oma-third-party-register', 'oma-lab-core']) {
+    for (const t of ['oma-sip-endpoint', 'oma-sip-user', 'oma-register', 'oma-third-party-register', 'oma-lab-core', 'oma-reg-event']) {
       assert.ok(types.has(t), `no example uses ${t}`);
     }
   });
 
-  for (const file of files.filter((f) => f.includes(`${path.sep}registration${path.sep}`))) {
+  for (const file of files) {
     it(path.basename(file, '.json'), async () => {
       const ex = loadExample(file);
       for (const n of ex.flow) {
@@ -59,6 +59,13 @@ describe('examples run as imported', function () {
       const serverTap = taps.get((tpr!.wires as string[][])[0]![0]!)!;
       const m = await serverTap.event('registered');
       assert.match(m.payload.user, /^sip:(alice|bob|carol)@lab\.test$/);
+      // Reg event nodes report the registration state of their users.
+      for (const re of ex.flow.filter((n) => n.type === 'oma-reg-event')) {
+        const tap = taps.get((re.wires as string[][])[0]![0]!)!;
+        const u = await tap.next((x) => x.payload.event === 'update' && x.payload.registrations.some((r: any) => r.state === 'active'), 10000, 'an active reg event update');
+        assert.match(u.payload.aor, /^sip:(alice|bob|carol)@lab\.test$/);
+        await statusOf(helper.getNode(String(re.id)), (s) => s.fill === 'green', 3000, `${re.id} green`);
+      }
       const core = ex.flow.find((n) => n.type === 'oma-lab-core');
       await statusOf(helper.getNode(String(core!.id)), (s) => s.fill === 'green' && /users registered/.test(s.text ?? ''), 3000, 'core green');
     });

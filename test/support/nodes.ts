@@ -6,4 +6,5 @@ export const allNodes = [
   require('../../nodes/oma-register'),
   require('../../nodes/oma-third-party-register'),
   require('../../nodes/oma-lab-core'),
+  require('../../nodes/oma-reg-event'),
 ];

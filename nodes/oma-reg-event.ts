@@ -1,0 +1,210 @@
+// Client and server node: SUBSCRIBE to the reg event (RFC 3680) for the node's
+// user or for users named in messages, and report every change.
+import type { ReginfoChange } from '../lib/reginfo/reginfo-view';
+import { RegSubscriptionPool } from '../lib/regevent/reg-subscription-pool';
+import type { RegProblem, RegUpdate } from '../lib/regevent/reg-subscription';
+import { userAgentFor } from '../lib/registration/enablers';
+import { normaliseIdentity } from '../lib/sip/uri';
+import { summarize } from '../lib/sip/summary';
+import type { SubscriptionChange } from '../lib/subscription/subscriber';
+import { endpointConfig, type EndpointState } from './common/endpoint-link';
+import { translator } from './common/i18n';
+import { flag, integer, text, type NodeDef, type NodeMessage, type RedApi, type RedNode } from './common/red';
+import { failed, idle, short, up, working } from './common/status';
+import { userConfig } from './common/user-link';
+
+type Action = 'subscribe' | 'unsubscribe' | 'refresh';
+
+interface Command {
+  action: Action;
+  aor?: string;
+  routeSet?: string[];
+}
+
+/** Third-party register and register outputs say what happened to a user; map that to what to do. */
+const EVENT_ACTIONS: Record<string, Action> = {
+  registered: 'subscribe',
+  refreshed: 'subscribe',
+  deregistered: 'unsubscribe',
+  expired: 'unsubscribe',
+  'service-deregistered': 'unsubscribe',
+};
+
+function changeView(c: ReginfoChange) {
+  return c.kind === 'contact'
+    ? { kind: 'contact', aor: c.aor, registration: c.registrationId, contact: c.contactId, uri: c.uri, event: c.event, state: c.state, previousState: c.previousState, inferred: c.inferred }
+    : { kind: 'registration', aor: c.aor, registration: c.registrationId, event: c.event, state: c.state, previousState: c.previousState, activeContacts: c.activeContacts };
+}
+
+export = function (RED: RedApi): void {
+  RED.nodes.registerType('oma-reg-event', function (this: RedNode, def: NodeDef) {
+    RED.nodes.createNode(this, def);
+    const t = translator(RED, 'oma-reg-event');
+    const node = this;
+    const endpoint = endpointConfig(RED, def.endpoint);
+    const user = userConfig(RED, def.user);
+    if (!endpoint) {
+      node.status(failed(t('oma-reg-event.status.no-endpoint')));
+      node.error(t('oma-reg-event.errors.no-endpoint'));
+      return;
+    }
+    const ownAor = user?.identity ? normaliseIdentity(user.identity, endpoint.domain) : undefined;
+    const fromText = text(def, 'from');
+    const pool = new RegSubscriptionPool(endpoint.endpoint, {
+      domain: endpoint.domain,
+      from: fromText ? normaliseIdentity(fromText, endpoint.domain) : ownAor ?? `sip:oma-server@${endpoint.domain}`,
+      expires: integer(def, 'expires', 600),
+      username: user ? user.authUser || ownAor?.replace(/^sips?:/, '').split('@')[0] : undefined,
+      password: user?.password,
+      userAgent: user ? userAgentFor(user.enabler, user.release) : undefined,
+      contactUser: ownAor?.replace(/^sips?:/, '').split('@')[0],
+    });
+    let endpointState: EndpointState = endpoint.state;
+
+    const showStatus = (): void => {
+      if (endpointState.kind === 'failed') return node.status(failed(short(t('oma-reg-event.status.endpoint-failed', { error: endpointState.error }))));
+      if (pool.size === 0) return node.status(idle(t('oma-reg-event.status.idle')));
+      if (pool.size === 1) {
+        const sub = pool.list()[0]!;
+        const cur = sub.subscriber.current;
+        const contacts = sub.view.snapshot().registrations.reduce((n, r) => n + r.contacts.filter((c) => c.state === 'active').length, 0);
+        switch (cur.state) {
+          case 'active':
+            return node.status(up(t('oma-reg-event.status.active', { contacts })));
+          case 'pending':
+          case 'subscribing':
+            return node.status(working(t(`oma-reg-event.status.${cur.state}`)));
+          case 'terminated':
+            return node.status((cur.error ? failed : idle)(short(t('oma-reg-event.status.terminated', { why: cur.error ?? '' }))));
+          default:
+            return node.status(idle(t('oma-reg-event.status.idle')));
+        }
+      }
+      const c = pool.counts();
+      const summary = t('oma-reg-event.status.many', { active: c.active ?? 0, pending: (c.pending ?? 0) + (c.subscribing ?? 0), terminated: c.terminated ?? 0 });
+      node.status((c.active ?? 0) > 0 ? up(summary) : working(summary));
+    };
+
+    let statusTimer: NodeJS.Timeout | undefined;
+    const scheduleStatus = (): void => {
+      if (pool.size <= 1) return showStatus();
+      statusTimer ??= setTimeout(() => {
+        statusTimer = undefined;
+        showStatus();
+      }, 200);
+    };
+
+    pool.on('update', (aor: string, u: RegUpdate) => {
+      scheduleStatus();
+      node.send({
+        topic: aor,
+        payload: {
+          event: 'update',
+          aor,
+          subscription: u.notify.state,
+          version: u.version,
+          full: u.full,
+          changes: u.changes.map(changeView),
+          registrations: u.snapshot.registrations,
+        },
+        sip: summarize(u.notify.request.message, 'in', u.notify.request.wire),
+      });
+    });
+    const problem = (kind: 'invalid' | 'resync') => (aor: string, p: RegProblem) => {
+      if (kind === 'invalid') node.error(t('oma-reg-event.errors.invalid', { aor, error: p.error }));
+      node.send({
+        topic: aor,
+        payload: { event: kind, aor, error: p.error, subscription: p.notify.state },
+        sip: summarize(p.notify.request.message, 'in', p.notify.request.wire),
+      });
+    };
+    pool.on('invalid', problem('invalid'));
+    pool.on('resync', problem('resync'));
+    pool.on('change', (aor: string, c: SubscriptionChange) => {
+      scheduleStatus();
+      if (c.state === c.previous && !c.error) return;
+      if (c.state !== 'terminated' && c.state !== 'active' && !c.error) return;
+      if (c.error) node.error(t('oma-reg-event.errors.failed', { aor, error: c.error }));
+      const last = c.exchanges.at(-1);
+      node.send({
+        topic: aor,
+        payload: { event: c.state === 'terminated' ? 'terminated' : 'subscribed', aor, subscription: c.state, reason: c.reason, error: c.error },
+        sip: last ? summarize(last.response, 'in', last.responseWire) : undefined,
+      });
+    });
+
+    const link = {
+      onEndpointState(state: EndpointState) {
+        endpointState = state;
+        showStatus();
+      },
+    };
+    endpoint.attach(link);
+
+    const run = async (cmd: Command): Promise<void> => {
+      await endpoint.ready();
+      const aor = cmd.aor ?? ownAor;
+      if (!aor) throw new Error(t('oma-reg-event.errors.no-aor'));
+      if (cmd.action === 'unsubscribe') {
+        await pool.unsubscribe(aor);
+        showStatus();
+        return;
+      }
+      const got = pool.ensure({ aor, routeSet: cmd.routeSet });
+      if ('error' in got) throw new Error(got.error);
+      if (cmd.action === 'refresh' && !got.created) await got.sub.subscriber.refresh();
+      showStatus();
+    };
+
+    if (flag(def, 'subscribeOnStart', true) && ownAor) {
+      run({ action: 'subscribe' }).catch((e: Error) => node.error(e.message));
+    } else showStatus();
+
+    node.on('input', (msg, _send, done) => {
+      const cmd = commandOf(msg);
+      if (!cmd) {
+        done();
+        return; // e.g. a failed registration: nothing to do
+      }
+      run(cmd).then(() => done(), (e: Error) => done(e));
+    });
+
+    node.on('close', (_removed, done) => {
+      if (statusTimer) clearTimeout(statusTimer);
+      const finish = () => {
+        pool.stopAll();
+        endpoint.detach(link);
+        done();
+      };
+      if (endpoint.state.kind === 'listening') pool.unsubscribeAll(3000).then(finish, finish);
+      else finish();
+    });
+  });
+};
+
+/**
+ * What a message asks for: `payload` an action word, or an object naming the
+ * user (`aor`, `user` or `identity`) with an `action`, or the output of the
+ * register / third-party register nodes (their `event` says what to do).
+ */
+function commandOf(msg: NodeMessage): Command | undefined {
+  const p = msg.payload;
+  if (typeof p === 'string') {
+    const w = p.trim().toLowerCase();
+    const action: Action = w === 'unsubscribe' ? 'unsubscribe' : w === 'refresh' ? 'refresh' : 'subscribe';
+    return { action, aor: typeof msg.topic === 'string' && /^(sips?:)?[^@\s]+@/.test(msg.topic) ? msg.topic : undefined };
+  }
+  if (!p || typeof p !== 'object' || Array.isArray(p)) return { action: 'subscribe' };
+  const o = p as Record<string, unknown>;
+  const aor = [o.aor, o.user, o.identity].find((v): v is string => typeof v === 'string' && v.trim() !== '');
+  const routeSet = Array.isArray(o.serviceRoute) ? o.serviceRoute.filter((r): r is string => typeof r === 'string') : undefined;
+  if (typeof o.action === 'string') {
+    const w = o.action.toLowerCase();
+    return { action: w === 'unsubscribe' ? 'unsubscribe' : w === 'refresh' ? 'refresh' : 'subscribe', aor, routeSet };
+  }
+  if (typeof o.event === 'string') {
+    const action = EVENT_ACTIONS[o.event];
+    return action ? { action, aor, routeSet } : undefined;
+  }
+  return { action: 'subscribe', aor, routeSet };
+}
