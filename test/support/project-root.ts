@@ -1,13 +1,14 @@
-// The checkout's root, found from compiled code under dist/ as well as from sources.
+// The checkout's root. Compiled tests run from dist/test/..., sources from
+// test/...: walk up to the first package.json (dist/ has none).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 export function projectRoot(): string {
   let dir = __dirname;
-  while (!fs.existsSync(path.join(dir, 'package.json')) || dir.endsWith(`${path.sep}dist`)) {
-    const up = path.dirname(dir);
-    if (up === dir) throw new Error('project root not found');
-    dir = up;
+  for (;;) {
+    if (fs.existsSync(path.join(dir, 'package.json'))) return dir;
+    const parent = path.dirname(dir);
+    if (parent === dir) throw new Error(`no package.json above ${__dirname}`);
+    dir = parent;
   }
-  return dir;
 }

@@ -10,16 +10,7 @@ import type {
   ReginfoDocument,
   RegistrationChange,
 } from '../../lib/reginfo';
-
-function projectRoot(): string {
-  let dir = __dirname;
-  while (!fs.existsSync(path.join(dir, 'package.json'))) {
-    const parent = path.dirname(dir);
-    if (parent === dir) throw new Error('package.json not found above the test');
-    dir = parent;
-  }
-  return dir;
-}
+import { projectRoot } from '../support/project-root';
 
 function vector(relative: string): string {
   return fs.readFileSync(path.join(projectRoot(), 'test', 'vectors', relative), 'utf8');

@@ -12,19 +12,11 @@ import {
   trimmedText,
 } from '../../lib/xml/safe-xml';
 import type { XmlElement, XmlResult } from '../../lib/xml/safe-xml';
+import { projectRoot } from '../support/project-root';
 
 const REGINFO = 'urn:ietf:params:xml:ns:reginfo';
 const POC_SETTINGS = 'urn:oma:params:xml:ns:poc:poc-settings';
 
-function projectRoot(): string {
-  let dir = __dirname;
-  while (!fs.existsSync(path.join(dir, 'package.json'))) {
-    const parent = path.dirname(dir);
-    if (parent === dir) throw new Error('package.json not found above the test');
-    dir = parent;
-  }
-  return dir;
-}
 
 function vector(relative: string): string {
   return fs.readFileSync(path.join(projectRoot(), 'test', 'vectors', relative), 'utf8');

@@ -1,0 +1,29 @@
+// Benchmark results as a plain table on stdout.
+export interface Row {
+  what: string;
+  value: number | string;
+  unit: string;
+  note?: string;
+}
+
+export function median(xs: number[]): number {
+  return percentile(xs, 50);
+}
+
+export function percentile(xs: number[], p: number): number {
+  if (!xs.length) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const i = Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1));
+  return s[i]!;
+}
+
+export function printTable(title: string, rows: Row[]): void {
+  const cells = rows.map((r) => [r.what, typeof r.value === 'number' ? r.value.toLocaleString('en-US') : r.value, r.unit, r.note ?? '']);
+  const head = ['measure', 'value', 'unit', 'notes'];
+  const width = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
+  const line = (c: string[]) => '| ' + c.map((x, i) => (i === 1 ? x.padStart(width[i]!) : x.padEnd(width[i]!))).join(' | ') + ' |';
+  console.log(`\n${title}\n`);
+  console.log(line(head));
+  console.log('|' + width.map((w, i) => (i === 1 ? '-'.repeat(w + 1) + ':' : '-'.repeat(w + 2))).join('|') + '|');
+  for (const c of cells) console.log(line(c));
+}
