@@ -38,6 +38,8 @@ export interface KamailioOptions {
   pkgMb?: number;
   /** Worker processes per listening socket. Default 4. */
   children?: number;
+  /** A fixed port, e.g. to bring a core back where it was; default a free one. */
+  port?: number;
 }
 
 export interface KamailioInstance {
@@ -78,6 +80,7 @@ interface Resolved {
   shmMb: number;
   pkgMb: number;
   children: number;
+  port?: number;
 }
 
 // ---------------------------------------------------------------- locating
@@ -132,6 +135,7 @@ function resolveOptions(opts: KamailioOptions): Resolved {
     shmMb: opts.shmMb ?? 256,
     pkgMb: opts.pkgMb ?? 16,
     children: opts.children ?? 4,
+    port: opts.port,
   };
   checkToken('domain', r.domain, /^[A-Za-z0-9.-]+$/);
   for (const u of r.users) checkToken('user name', u.user, /^[A-Za-z0-9._~+!$&'()*,=-]+$/);
@@ -381,7 +385,7 @@ function instance(entry: Running, r: Resolved, port: number, log: OutputLog): Ka
 async function startOnce(binary: string, r: Resolved): Promise<{ inst?: KamailioInstance; error?: Error; retry: boolean }> {
   const runDir = fs.mkdtempSync(path.join(os.tmpdir(), 'oma-kamailio-'));
   writeTables(path.join(runDir, 'db'), r);
-  const port = await freePort();
+  const port = r.port ?? (await freePort());
   const log = new OutputLog();
   const child = spawnKamailio(binary, kamailioArgs(r, port, runDir), log);
   const entry: Running = { child, runDir };
@@ -394,7 +398,7 @@ async function startOnce(binary: string, r: Resolved): Promise<{ inst?: Kamailio
     const text = log.toString();
     const hint = /could not find module|failed to load module|cannot open shared object/i.test(text) ? ` (${INSTALL_HINT})` : '';
     const error = new Error(`${(err as Error).message}${hint}\n--- kamailio log (port ${port}) ---\n${text.slice(-20_000)}`);
-    return { error, retry: portTaken(text) };
+    return { error, retry: r.port === undefined && portTaken(text) };
   }
 }
 
