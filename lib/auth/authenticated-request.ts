@@ -40,7 +40,7 @@ export async function requestWithAuth(o: AuthLoopOptions): Promise<AuthLoopResul
     Object.assign(req.headers, credentials);
     const result = await o.ua.request(req);
     const res = result.response;
-    exchanges.push({ requestWire: result.requestWire, response: res, responseWire: result.responseWire });
+    exchanges.push({ request: req, requestWire: result.requestWire, response: res, responseWire: result.responseWire });
     if (round >= maxRounds) return { result, exchanges };
     if ((res.status === 401 || res.status === 407) && o.digest) {
       const kind: AuthKind = res.status === 401 ? 'www' : 'proxy';

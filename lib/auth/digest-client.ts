@@ -3,7 +3,7 @@
  * RFC 8760): answers 401/407 challenges and re-uses a nonce for later
  * requests with an incremented nonce count.
  */
-import { randomBytes } from 'node:crypto';
+import { randomHex } from '../util/random';
 import {
   AuthHeaderInput,
   DigestChallenge,
@@ -100,7 +100,7 @@ export class DigestClient {
     private readonly credentials: { readonly username: string; readonly password: string },
     private readonly options: DigestClientOptions = {},
   ) {
-    this.newCnonce = options.cnonce ?? (() => randomBytes(16).toString('hex'));
+    this.newCnonce = options.cnonce ?? (() => randomHex(16));
   }
 
   /**

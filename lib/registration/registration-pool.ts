@@ -5,7 +5,7 @@ import { EventEmitter } from 'node:events';
 import { normaliseIdentity, parseUri } from '../sip/uri';
 import type { UserAgent } from '../sip/user-agent';
 import type { Scheduler } from '../util/scheduler';
-import { profileFor, type EnablerOptions } from './enablers';
+import { profileFor, type EnablerOptions, type RegisterProfile } from './enablers';
 import { Registration, type RegistrationChange, type RegistrationInfo, type RegistrationState } from './registration';
 import type { BackoffPolicy } from '../util/timing';
 
@@ -37,6 +37,7 @@ interface Entry {
 /** Emits `change` (aor: string, change: RegistrationChange). */
 export class RegistrationPool extends EventEmitter {
   private readonly entries = new Map<string, Entry>();
+  private profile: RegisterProfile | undefined;
 
   constructor(
     private readonly ua: UserAgent,
@@ -59,11 +60,13 @@ export class RegistrationPool extends EventEmitter {
       return { aor, registration: existing.registration };
     }
     if (existing) this.drop(aor, existing);
-    let profile;
-    try {
-      profile = profileFor(this.o.enabler);
-    } catch (e) {
-      return { error: (e as Error).message };
+    let profile = this.profile;
+    if (!profile) {
+      try {
+        profile = this.profile = profileFor(this.o.enabler);
+      } catch (e) {
+        return { error: (e as Error).message };
+      }
     }
     const contactUser = this.o.claimContactUser(uri.user);
     const registration = new Registration(this.ua, {

@@ -13,6 +13,7 @@ import { ClientTransaction, clientKey, ServerTransaction, serverKey } from './tr
 import { DEFAULT_TIMERS, type TimerValues } from './timers';
 import { Transport, type InboundFrame, type Peer, type Protocol } from './transport';
 import { parseUri } from './uri';
+import { Fifo } from '../util/fifo';
 import { encode } from './codec';
 
 export interface HostPort {
@@ -89,7 +90,7 @@ export class SipEndpoint extends EventEmitter {
   private readonly clients = new Map<string, ClientTransaction>();
   private readonly servers = new Map<string, ServerTransaction>();
   private readonly handlers: RequestHandler[] = [];
-  private readonly waiting: Array<() => void> = [];
+  private readonly waiting = new Fifo<() => void>();
   private inFlight = 0;
   private readonly maxInFlight: number;
   private readonly dnsCache = new Map<string, { address: string; until: number }>();
@@ -197,35 +198,40 @@ export class SipEndpoint extends EventEmitter {
       local(503, 'Endpoint Not Running', { protocol: this.protocol, address: '', port: 0 });
       return;
     }
-    const targetPromise = opts.target ? Promise.resolve(opts.target) : this.resolveTarget(req);
-    targetPromise.then(
-      (peer) => {
-        if (!this.isRunning) return local(503, 'Endpoint Not Running', peer);
-        this.stampVia(req, peer);
-        let requestWire = '';
-        let finalSeen = false;
-        const tx = new ClientTransaction(
-          { send: (p, w) => this.sendWire(p, w), timers: this.timers },
-          req,
-          peer,
-          (res, wire) => {
-            if (res.status < 200) {
-              if (wire) opts.onProvisional?.(res, wire);
-            } else if (finalSeen) {
-              // A retransmitted 2xx to INVITE: the dialog must ACK it again (RFC 3261 13.2.2.4).
-              this.emit('stray-response', res, wire);
-            } else {
-              finalSeen = true;
-              done({ response: res, responseWire: wire, requestWire, peer });
-            }
-          },
-          () => this.clients.delete(tx.key),
-        );
-        requestWire = tx.requestWire;
-        this.clients.set(tx.key, tx);
-        tx.start();
-      },
-      (err: Error) => local(503, `Cannot Resolve Target (${err.message})`, { protocol: this.protocol, address: '', port: 0 }),
+    const go = (peer: Peer): void => {
+      if (!this.isRunning) return local(503, 'Endpoint Not Running', peer);
+      this.stampVia(req, peer);
+      let requestWire = '';
+      let finalSeen = false;
+      const tx = new ClientTransaction(
+        { send: (p, w) => this.sendWire(p, w), timers: this.timers },
+        req,
+        peer,
+        (res, wire) => {
+          if (res.status < 200) {
+            if (wire) opts.onProvisional?.(res, wire);
+          } else if (finalSeen) {
+            // A retransmitted 2xx to INVITE: the dialog must ACK it again (RFC 3261 13.2.2.4).
+            this.emit('stray-response', res, wire);
+          } else {
+            finalSeen = true;
+            done({ response: res, responseWire: wire, requestWire, peer });
+          }
+        },
+        () => this.clients.delete(tx.key),
+      );
+      requestWire = tx.requestWire;
+      this.clients.set(tx.key, tx);
+      tx.start();
+    };
+    // Most targets are IP addresses or cached names: no promise on that path.
+    const known = opts.target ?? this.knownTarget(req);
+    if (known) {
+      go(known);
+      return;
+    }
+    this.resolveTarget(req).then(go, (err: Error) =>
+      local(503, `Cannot Resolve Target (${err.message})`, { protocol: this.protocol, address: '', port: 0 }),
     );
   }
 
@@ -246,18 +252,36 @@ export class SipEndpoint extends EventEmitter {
     if (req.headers['max-forwards'] === undefined) req.headers['max-forwards'] = '70';
   }
 
-  /** Where a request goes: the outbound proxy, else the first loose route, else the Request-URI (RFC 3261 8.1.2). */
-  async resolveTarget(req: SipRequest): Promise<Peer> {
-    let hop: HostPort | undefined = this.options.outboundProxy;
-    if (!hop) {
-      const route = req.headers.route?.[0]?.uri;
-      const u = parseUri(route ?? req.uri);
-      if (!u || u.scheme === 'tel') throw new Error(`no SIP host in ${route ?? req.uri}`);
-      const t = u.params.transport?.toLowerCase();
-      hop = { host: u.host, port: u.port, transport: t === 'tcp' || t === 'udp' ? t : undefined };
-    }
-    const address = await this.resolveHost(hop.host);
+  /** The next hop's name: the outbound proxy, else the first loose route, else the Request-URI (RFC 3261 8.1.2). */
+  private nextHop(req: SipRequest): HostPort {
+    if (this.options.outboundProxy) return this.options.outboundProxy;
+    const route = req.headers.route?.[0]?.uri;
+    const u = parseUri(route ?? req.uri);
+    if (!u || u.scheme === 'tel') throw new Error(`no SIP host in ${route ?? req.uri}`);
+    const t = u.params.transport?.toLowerCase();
+    return { host: u.host, port: u.port, transport: t === 'tcp' || t === 'udp' ? t : undefined };
+  }
+
+  private peerOf(hop: HostPort, address: string): Peer {
     return { protocol: hop.transport ?? this.protocol, address, port: hop.port ?? 5060 };
+  }
+
+  /** The target when it needs no name lookup (an IP address, or a name resolved recently). */
+  private knownTarget(req: SipRequest): Peer | undefined {
+    let hop: HostPort;
+    try {
+      hop = this.nextHop(req);
+    } catch {
+      return undefined; // resolveTarget reports it
+    }
+    if (isIP(hop.host)) return this.peerOf(hop, hop.host);
+    const cached = this.dnsCache.get(hop.host);
+    return cached && cached.until > Date.now() ? this.peerOf(hop, cached.address) : undefined;
+  }
+
+  async resolveTarget(req: SipRequest): Promise<Peer> {
+    const hop = this.nextHop(req);
+    return this.peerOf(hop, await this.resolveHost(hop.host));
   }
 
   private async resolveHost(host: string): Promise<string> {
@@ -434,7 +458,7 @@ export class SipEndpoint extends EventEmitter {
     this.closed = true;
     for (const tx of [...this.clients.values()]) tx.fail(503, 'Endpoint Closed');
     for (const st of [...this.servers.values()]) st.terminate();
-    for (const w of this.waiting.splice(0)) w();
+    for (const w of this.waiting.drain()) w();
     await this.transport.close();
   }
 }

@@ -1,9 +1,9 @@
 // Identifiers that must be globally unique (RFC 3261 8.1.1.4, 8.1.1.7, 19.3).
 // A random per-process prefix plus a counter is unique and costs nothing per
 // message, unlike drawing fresh random bytes for every branch.
-import { randomBytes } from 'node:crypto';
+import { randomHex } from '../util/random';
 
-const prefix = randomBytes(6).toString('hex');
+const prefix = randomHex(6);
 let counter = 0;
 
 function next(): string {
@@ -17,9 +17,9 @@ export function newBranch(): string {
 }
 
 export function newTag(): string {
-  return randomBytes(5).toString('hex') + next();
+  return randomHex(5) + next();
 }
 
 export function newCallId(host: string): string {
-  return `${randomBytes(9).toString('hex')}${next()}@${host}`;
+  return `${randomHex(9)}${next()}@${host}`;
 }

@@ -185,9 +185,10 @@ export class Transport extends EventEmitter {
         this.emit('send-error', peer, new TransportError(`message of ${wire.length} bytes is too large for UDP; use TCP`));
         return;
       }
-      this.udp.send(Buffer.from(wire, 'latin1'), peer.port, peer.address, (err) => {
-        if (err) this.emit('send-error', peer, err);
-      });
+      // No completion callback: it costs a JS call per datagram, and an
+      // unconnected UDP socket learns of no delivery failure anyway; local
+      // errors arrive as the socket's 'error' event.
+      this.udp.send(Buffer.from(wire, 'latin1'), peer.port, peer.address);
       return;
     }
     const key = peerKey(peer);

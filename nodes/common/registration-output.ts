@@ -53,7 +53,7 @@ export function exchangeSummary(c: RegistrationChange): (SipSummary & { exchange
   const exchange: SipSummary[] = [];
   for (const x of c.exchanges) {
     if (x.requestWire) {
-      const req = decode(x.requestWire);
+      const req = x.request ?? decode(x.requestWire);
       if (req) exchange.push(summarize(req, 'out', x.requestWire));
     }
     exchange.push(summarize(x.response, 'in', x.responseWire));

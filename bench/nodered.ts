@@ -1,0 +1,113 @@
+// A real Node-RED process for benchmarks: this checkout linked into a fresh
+// user directory, flows deployed through the admin API, results read back
+// over HTTP, and the process's memory read from /proc.
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { freePort } from '../test/support/free-port';
+import { projectRoot } from '../test/support/project-root';
+
+export interface NodeRedProcess {
+  port: number;
+  pid: number;
+  request(method: string, urlPath: string, body?: unknown): Promise<{ status: number; body: unknown }>;
+  deploy(flow: unknown[]): Promise<void>;
+  /** Resident set size of the Node-RED process, MB. */
+  rssMb(): number;
+  stop(): Promise<void>;
+}
+
+function httpJson(port: number, method: string, urlPath: string, body?: unknown): Promise<{ status: number; body: unknown }> {
+  return new Promise((resolve, reject) => {
+    const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    const req = http.request(
+      {
+        host: '127.0.0.1',
+        port,
+        path: urlPath,
+        method,
+        headers: { 'content-type': 'application/json', 'node-red-deployment-type': 'full', ...(data ? { 'content-length': data.length } : {}) },
+      },
+      (res) => {
+        let text = '';
+        res.on('data', (c) => (text += c));
+        res.on('end', () => {
+          let parsed: unknown = text;
+          try {
+            parsed = text ? JSON.parse(text) : undefined;
+          } catch {
+            // not JSON
+          }
+          resolve({ status: res.statusCode ?? 0, body: parsed });
+        });
+      },
+    );
+    req.on('error', reject);
+    if (data) req.write(data);
+    req.end();
+  });
+}
+
+export async function startNodeRed(): Promise<NodeRedProcess> {
+  const port = await freePort();
+  const userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'oma-nodered-'));
+  fs.mkdirSync(path.join(userDir, 'node_modules'));
+  fs.symlinkSync(projectRoot(), path.join(userDir, 'node_modules', 'node-red-contrib-oma-sip'), 'dir');
+  const settings = path.join(userDir, 'settings.js');
+  fs.writeFileSync(
+    settings,
+    `module.exports = { uiHost: '127.0.0.1', uiPort: ${port}, flowFile: 'flows.json', credentialSecret: false,
+  logging: { console: { level: 'warn', metrics: false, audit: false } }, editorTheme: { tours: false } };\n`,
+  );
+  // BENCH_PROFILE=dir writes a CPU profile of the Node-RED process there.
+  const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
+  const child: ChildProcess = spawn(process.execPath, [...profile, require.resolve('node-red/red.js'), '-u', userDir, '-s', settings], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let log = '';
+  child.stdout?.on('data', (d) => (log += d));
+  child.stderr?.on('data', (d) => (log += d));
+  const deadline = Date.now() + 30000;
+  for (;;) {
+    try {
+      const r = await httpJson(port, 'GET', '/flows');
+      if (r.status === 200) break;
+    } catch {
+      // not up yet
+    }
+    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`Node-RED did not start:\n${log.slice(-3000)}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const stop = async () => {
+    if (child.exitCode === null) {
+      child.kill('SIGINT');
+      await new Promise((r) => {
+        const t = setTimeout(() => {
+          child.kill('SIGKILL');
+          r(undefined);
+        }, 10000);
+        child.once('exit', () => {
+          clearTimeout(t);
+          r(undefined);
+        });
+      });
+    }
+    fs.rmSync(userDir, { recursive: true, force: true });
+  };
+  return {
+    port,
+    pid: child.pid!,
+    request: (m, p, b) => httpJson(port, m, p, b),
+    async deploy(flow) {
+      const r = await httpJson(port, 'POST', '/flows', flow);
+      if (r.status !== 200 && r.status !== 204) throw new Error(`deploy failed: ${r.status} ${JSON.stringify(r.body)}\n${log.slice(-2000)}`);
+    },
+    rssMb() {
+      const status = fs.readFileSync(`/proc/${child.pid}/status`, 'utf8');
+      return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1024;
+    },
+    stop,
+  };
+}
