@@ -10,7 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { freePort } from '../test/support/free-port';
 import { startKamailio, type KamailioInstance } from '../test/support/kamailio';
-import { startNodeRed, type NodeRedProcess } from './nodered';
+import { startNodeRed, type NodeRedProcess } from '../test/support/node-red-process';
 import { projectRoot } from '../test/support/project-root';
 import { benchUsers, writeSippCsv, type SippUser } from './sipp/users';
 import { median, printTable, type Row } from './table';

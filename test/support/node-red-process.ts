@@ -1,4 +1,4 @@
-// A real Node-RED process for benchmarks: this checkout linked into a fresh
+// A real Node-RED process (for the package test and benchmarks): this checkout linked into a fresh
 // user directory, flows deployed through the admin API, results read back
 // over HTTP, and the process's memory read from /proc.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -6,20 +6,20 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { freePort } from '../test/support/free-port';
-import { projectRoot } from '../test/support/project-root';
+import { freePort } from './free-port';
+import { projectRoot } from './project-root';
 
 export interface NodeRedProcess {
   port: number;
   pid: number;
-  request(method: string, urlPath: string, body?: unknown): Promise<{ status: number; body: unknown }>;
+  request(method: string, urlPath: string, body?: unknown, accept?: string): Promise<{ status: number; body: unknown }>;
   deploy(flow: unknown[]): Promise<void>;
   /** Resident set size of the Node-RED process, MB. */
   rssMb(): number;
   stop(): Promise<void>;
 }
 
-function httpJson(port: number, method: string, urlPath: string, body?: unknown): Promise<{ status: number; body: unknown }> {
+function httpJson(port: number, method: string, urlPath: string, body?: unknown, accept = 'application/json'): Promise<{ status: number; body: unknown }> {
   return new Promise((resolve, reject) => {
     const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
     const req = http.request(
@@ -28,7 +28,7 @@ function httpJson(port: number, method: string, urlPath: string, body?: unknown)
         port,
         path: urlPath,
         method,
-        headers: { 'content-type': 'application/json', 'node-red-deployment-type': 'full', ...(data ? { 'content-length': data.length } : {}) },
+        headers: { accept, 'content-type': 'application/json', 'node-red-deployment-type': 'full', ...(data ? { 'content-length': data.length } : {}) },
       },
       (res) => {
         let text = '';
@@ -99,7 +99,7 @@ export async function startNodeRed(): Promise<NodeRedProcess> {
   return {
     port,
     pid: child.pid!,
-    request: (m, p, b) => httpJson(port, m, p, b),
+    request: (m, p, b, a) => httpJson(port, m, p, b, a),
     async deploy(flow) {
       const r = await httpJson(port, 'POST', '/flows', flow);
       if (r.status !== 200 && r.status !== 204) throw new Error(`deploy failed: ${r.status} ${JSON.stringify(r.body)}\n${log.slice(-2000)}`);
