@@ -115,6 +115,35 @@ describe('nodes: registration against the lab core node', function () {
     assert.equal(left.payload.expires, 0);
   });
 
+  it('refreshes at half of a short expiry, and retries with Min-Expires after 423', async () => {
+    const corePort = await freePort();
+    const serverPort = await freePort();
+    const { flow, credentials } = labFlow({
+      corePort,
+      serverPort,
+      withLabCore: true,
+      minExpires: 4,
+      users: [
+        { ...USERS[0]!, expires: 4 },
+        { ...USERS[1]!, expires: 2 },
+      ],
+    });
+    await helper.load(allNodes, flow, credentials);
+    const alice = new Collector(helper.getNode('out-alice'));
+    const bobOut = new Collector(helper.getNode('out-bob'));
+    const server = new Collector(helper.getNode('tpr-out'));
+    const first = await alice.event('registered');
+    assert.equal(first.payload.expires, 4);
+    const again = await alice.event('refreshed', 4000);
+    assert.equal(again.sip.callId, first.sip.callId);
+    assert.ok(again.sip.cseq > first.sip.cseq);
+    await server.event('refreshed', 2000);
+
+    const bob = await bobOut.event('registered');
+    assert.ok(bob.sip.exchange.some((x: any) => x.status === 423 && x.headers['min-expires'] === '4'));
+    assert.equal(bob.payload.expires, 4);
+  });
+
   it('registers a list of users through one node from input messages', async () => {
     const corePort = await freePort();
     const serverPort = await freePort();

@@ -6,6 +6,8 @@ import { Collector, statusOf } from '../support/collect';
 import { freePort } from '../support/free-port';
 import { labFlow, type FlowUser } from '../support/lab-flow';
 import { allNodes } from '../support/nodes';
+import { SipEndpoint } from '../../lib/sip/endpoint';
+import { LabCore } from '../../lib/labcore/lab-core';
 
 helper.init(require.resolve('node-red'));
 
@@ -91,5 +93,33 @@ describe('nodes: reg event', function () {
     const left = await out.next((m) => m.payload.aor === 'sip:bob@lab.test' && m.payload.event === 'update' && m.payload.changes.some((c: any) => c.event === 'unregistered'));
     assert.ok(left);
     await out.next((m) => m.payload.aor === 'sip:bob@lab.test' && m.payload.event === 'terminated');
+  });
+
+  it('ends its subscriptions politely when the flow stops', async () => {
+    const corePort = await freePort();
+    const serverPort = await freePort();
+    const coreEndpoint = new SipEndpoint({ transport: 'udp', address: '127.0.0.1', port: corePort });
+    await coreEndpoint.start();
+    const core = new LabCore(coreEndpoint, { domain: 'lab.test', users: new Map([['alice', 'alice-pw']]) });
+    const reports: string[] = [];
+    core.on('subscription', (r: { event: string; reason?: string }) => reports.push(`${r.event}${r.reason ? ':' + r.reason : ''}`));
+    core.start();
+    try {
+      const { flow, credentials } = labFlow({ corePort, serverPort, withLabCore: false, users: [] });
+      flow.push(
+        { id: 're', type: 'oma-reg-event', endpoint: 'ep-server', from: 'sip:poc-server@lab.test', expires: 600, subscribeOnStart: false, wires: [['re-out']] },
+        { id: 're-out', type: 'helper' },
+      );
+      await helper.load(allNodes, flow, credentials);
+      helper.getNode('re').receive({ payload: { action: 'subscribe', aor: 'alice' } });
+      await new Collector(helper.getNode('re-out')).event('subscribed');
+      assert.equal(core.regEvents.size, 1);
+      await helper.unload();
+      assert.equal(core.regEvents.size, 0, 'the core holds no subscription after the flow stopped');
+      assert.deepEqual(reports, ['subscribed', 'terminated:timeout']);
+    } finally {
+      await core.stop();
+      await coreEndpoint.close();
+    }
   });
 });
