@@ -7,7 +7,7 @@ import { userAgentFor } from '../lib/registration/enablers';
 import { normaliseIdentity } from '../lib/sip/uri';
 import { summarize } from '../lib/sip/summary';
 import type { SubscriptionChange } from '../lib/subscription/subscriber';
-import { endpointConfig, type EndpointState } from './common/endpoint-link';
+import { throttled, useEndpoint } from './common/endpoint-user';
 import { translator } from './common/i18n';
 import { flag, integer, text, type NodeDef, type NodeMessage, type RedApi, type RedNode } from './common/red';
 import { failed, idle, short, up, working } from './common/status';
@@ -41,28 +41,23 @@ export = function (RED: RedApi): void {
     RED.nodes.createNode(this, def);
     const t = translator(RED, 'oma-reg-event');
     const node = this;
-    const endpoint = endpointConfig(RED, def.endpoint);
     const user = userConfig(RED, def.user);
-    if (!endpoint) {
-      node.status(failed(t('oma-reg-event.status.no-endpoint')));
-      node.error(t('oma-reg-event.errors.no-endpoint'));
-      return;
-    }
-    const ownAor = user?.identity ? normaliseIdentity(user.identity, endpoint.domain) : undefined;
+    const endpoint = useEndpoint(RED, node, def, t, () => showStatus());
+    if (!endpoint) return;
+    const config = endpoint.config;
+    const ownAor = user?.identity ? normaliseIdentity(user.identity, config.domain) : undefined;
     const fromText = text(def, 'from');
-    const pool = new RegSubscriptionPool(endpoint.endpoint, {
-      domain: endpoint.domain,
-      from: fromText ? normaliseIdentity(fromText, endpoint.domain) : ownAor ?? `sip:oma-server@${endpoint.domain}`,
+    const pool = new RegSubscriptionPool(config.endpoint, {
+      domain: config.domain,
+      from: fromText ? normaliseIdentity(fromText, config.domain) : ownAor ?? `sip:oma-server@${config.domain}`,
       expires: integer(def, 'expires', 600),
       username: user ? user.authUser || ownAor?.replace(/^sips?:/, '').split('@')[0] : undefined,
       password: user?.password,
       userAgent: user ? userAgentFor(user.enabler, user.release) : undefined,
       contactUser: ownAor?.replace(/^sips?:/, '').split('@')[0],
     });
-    let endpointState: EndpointState = endpoint.state;
-
     const showStatus = (): void => {
-      if (endpointState.kind === 'failed') return node.status(failed(short(t('oma-reg-event.status.endpoint-failed', { error: endpointState.error }))));
+      if (endpoint.showTrouble()) return;
       if (pool.size === 0) return node.status(idle(t('oma-reg-event.status.idle')));
       if (pool.size === 1) {
         const sub = pool.list()[0]!;
@@ -85,17 +80,10 @@ export = function (RED: RedApi): void {
       node.status((c.active ?? 0) > 0 ? up(summary) : working(summary));
     };
 
-    let statusTimer: NodeJS.Timeout | undefined;
-    const scheduleStatus = (): void => {
-      if (pool.size <= 1) return showStatus();
-      statusTimer ??= setTimeout(() => {
-        statusTimer = undefined;
-        showStatus();
-      }, 200);
-    };
+    const status = throttled(showStatus, 200, () => pool.size <= 1);
 
     pool.on('update', (aor: string, u: RegUpdate) => {
-      scheduleStatus();
+      status.now();
       node.send({
         topic: aor,
         payload: {
@@ -121,7 +109,7 @@ export = function (RED: RedApi): void {
     pool.on('invalid', problem('invalid'));
     pool.on('resync', problem('resync'));
     pool.on('change', (aor: string, c: SubscriptionChange) => {
-      scheduleStatus();
+      status.now();
       if (c.state === c.previous && !c.error) return;
       if (c.state !== 'terminated' && c.state !== 'active' && !c.error) return;
       if (c.error) node.error(t('oma-reg-event.errors.failed', { aor, error: c.error }));
@@ -133,16 +121,10 @@ export = function (RED: RedApi): void {
       });
     });
 
-    const link = {
-      onEndpointState(state: EndpointState) {
-        endpointState = state;
-        showStatus();
-      },
-    };
-    endpoint.attach(link);
+    endpoint.attach();
 
     const run = async (cmd: Command): Promise<void> => {
-      await endpoint.ready();
+      await config.ready();
       const aor = cmd.aor ?? ownAor;
       if (!aor) throw new Error(t('oma-reg-event.errors.no-aor'));
       if (cmd.action === 'unsubscribe') {
@@ -170,13 +152,13 @@ export = function (RED: RedApi): void {
     });
 
     node.on('close', (_removed, done) => {
-      if (statusTimer) clearTimeout(statusTimer);
+      status.cancel();
       const finish = () => {
         pool.stopAll();
-        endpoint.detach(link);
+        endpoint.detach();
         done();
       };
-      if (endpoint.state.kind === 'listening') pool.unsubscribeAll(3000).then(finish, finish);
+      if (config.state.kind === 'listening') pool.unsubscribeAll(3000).then(finish, finish);
       else finish();
     });
   });

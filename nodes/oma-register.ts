@@ -2,7 +2,7 @@
 import { DEFAULT_RELEASE } from '../lib/registration/enablers';
 import type { RegistrationChange } from '../lib/registration/registration';
 import { RegistrationPool, type IdentityRequest } from '../lib/registration/registration-pool';
-import { endpointConfig, type EndpointState } from './common/endpoint-link';
+import { throttled, useEndpoint } from './common/endpoint-user';
 import { eventOf, registrationMessage } from './common/registration-output';
 import { translator } from './common/i18n';
 import { flag, integer, text, type NodeDef, type NodeMessage, type RedApi, type RedNode } from './common/red';
@@ -29,13 +29,9 @@ export = function (RED: RedApi): void {
     RED.nodes.createNode(this, def);
     const t = translator(RED, 'oma-register');
     const node = this;
-    const endpoint = endpointConfig(RED, def.endpoint);
     const user = userConfig(RED, def.user);
-    if (!endpoint) {
-      node.status(failed(t('oma-register.status.no-endpoint')));
-      node.error(t('oma-register.errors.no-endpoint'));
-      return;
-    }
+    const endpoint = useEndpoint(RED, node, def, t, () => showStatus());
+    if (!endpoint) return;
     const expires = integer(def, 'expires', 3600);
     const deregisterMode = text(def, 'deregisterMode', 'all') === 'service' ? 'service' : 'all';
     const enablerOptions = {
@@ -45,19 +41,18 @@ export = function (RED: RedApi): void {
       instanceId: user?.instanceId,
       extraFeatureTags: user?.extraTags,
     };
-    const pool = new RegistrationPool(endpoint.endpoint, {
-      domain: endpoint.domain,
+    const config = endpoint.config;
+    const pool = new RegistrationPool(config.endpoint, {
+      domain: config.domain,
       enabler: enablerOptions,
       expires,
-      claimContactUser: (b) => endpoint.claimContactUser(b),
-      releaseContactUser: (u) => endpoint.releaseContactUser(u),
+      claimContactUser: (b) => config.claimContactUser(b),
+      releaseContactUser: (u) => config.releaseContactUser(u),
     });
-    let endpointState: EndpointState = endpoint.state;
     const lastError = new Map<string, string>();
 
     const showStatus = (): void => {
-      if (endpointState.kind === 'failed') return node.status(failed(short(t('oma-register.status.endpoint-failed', { error: endpointState.error }))));
-      if (endpointState.kind === 'starting' || endpointState.kind === 'idle') return node.status(working(t('oma-register.status.starting')));
+      if (endpoint.showTrouble()) return;
       const c = pool.counts();
       if (pool.size === 1) {
         const only = pool.list()[0]!;
@@ -84,18 +79,11 @@ export = function (RED: RedApi): void {
       node.status(bad ? failed(summary) : busy ? working(summary) : up(summary));
     };
 
-    let statusTimer: NodeJS.Timeout | undefined;
-    const scheduleStatus = (): void => {
-      // Thousands of registrations change state in a burst; redraw at most every 200 ms.
-      if (pool.size <= 1) return showStatus();
-      statusTimer ??= setTimeout(() => {
-        statusTimer = undefined;
-        showStatus();
-      }, 200);
-    };
+    // Thousands of registrations change state in a burst; redraw at most every 200 ms.
+    const status = throttled(showStatus, 200, () => pool.size <= 1);
 
     pool.on('change', (aor: string, c: RegistrationChange) => {
-      scheduleStatus();
+      status.now();
       const event = eventOf(c);
       if (!event) return;
       if (event === 'failed') {
@@ -106,13 +94,7 @@ export = function (RED: RedApi): void {
       node.send(registrationMessage(c, event, enablerOptions.enabler));
     });
 
-    const userFacing = {
-      onEndpointState(state: EndpointState) {
-        endpointState = state;
-        showStatus();
-      },
-    };
-    endpoint.attach(userFacing);
+    endpoint.attach();
 
     const defaultRequest = (): IdentityRequest | undefined =>
       user?.identity
@@ -120,7 +102,7 @@ export = function (RED: RedApi): void {
         : undefined;
 
     const run = async (cmd: Command): Promise<void> => {
-      await endpoint.ready();
+      await config.ready();
       const got = pool.ensure(cmd);
       if ('error' in got) throw new Error(got.error);
       const reg = got.registration;
@@ -152,17 +134,16 @@ export = function (RED: RedApi): void {
       run(cmd).then(() => done(), (e: Error) => done(e));
     });
 
-    node.on('close', (removed, done) => {
-      if (statusTimer) clearTimeout(statusTimer);
+    node.on('close', (_removed, done) => {
+      status.cancel();
       const finish = () => {
         pool.stopAll();
-        endpoint.detach(userFacing);
+        endpoint.detach();
         done();
       };
-      if (flag(def, 'deregisterOnClose', true) && endpoint.state.kind === 'listening') {
+      if (flag(def, 'deregisterOnClose', true) && config.state.kind === 'listening') {
         pool.deregisterAll('all', 4000).then(finish, finish);
       } else finish();
-      void removed;
     });
   });
 };

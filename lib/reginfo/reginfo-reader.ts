@@ -16,6 +16,7 @@ import {
 } from '../xml/safe-xml';
 import type { XmlElement } from '../xml/safe-xml';
 import {
+  CONTACT_ATTRIBUTE_NAMES,
   CONTACT_EVENTS,
   CONTACT_STATES,
   DOCUMENT_STATES,
@@ -28,19 +29,6 @@ import type { Contact, ReginfoDocument, Registration, TempGruu, UnknownParam } f
 export type ReadReginfoResult = { ok: true; doc: ReginfoDocument } | { ok: false; error: string };
 
 const XML_NAMESPACE = 'http://www.w3.org/XML/1998/namespace';
-
-/** Attributes of <contact> defined by RFC 3680 §5.3; anything else is an extra. */
-const CONTACT_ATTRIBUTES = new Set([
-  'id',
-  'state',
-  'event',
-  'duration-registered',
-  'expires',
-  'retry-after',
-  'q',
-  'callid',
-  'cseq',
-]);
 
 class InvalidReginfo extends Error {}
 
@@ -204,7 +192,7 @@ function extraAttributesOf(element: XmlElement): Record<string, string> | undefi
   let extras: Record<string, string> | undefined;
   for (const [key, value] of element.attrs) {
     // Namespaced attributes would need their declarations to be written back; they are ignored.
-    if (key.charCodeAt(0) === 0x7b || CONTACT_ATTRIBUTES.has(key)) continue;
+    if (key.charCodeAt(0) === 0x7b || CONTACT_ATTRIBUTE_NAMES.has(key)) continue;
     extras ??= {};
     // Assigning __proto__ would not make it a property; defining it does.
     if (key === '__proto__') Object.defineProperty(extras, key, { value, enumerable: true, writable: true, configurable: true });

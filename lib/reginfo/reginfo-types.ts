@@ -22,6 +22,19 @@ export type ContactEvent =
   | 'unregistered'
   | 'rejected';
 
+/** Attributes of <contact> that RFC 3680 §5.3 defines; any other is an extra. */
+export const CONTACT_ATTRIBUTE_NAMES: ReadonlySet<string> = new Set([
+  'id',
+  'state',
+  'event',
+  'duration-registered',
+  'expires',
+  'retry-after',
+  'q',
+  'callid',
+  'cseq',
+]);
+
 export const DOCUMENT_STATES: readonly DocumentState[] = ['full', 'partial'];
 export const REGISTRATION_STATES: readonly RegistrationState[] = ['init', 'active', 'terminated'];
 export const CONTACT_STATES: readonly ContactState[] = ['active', 'terminated'];

@@ -3,21 +3,9 @@
 // reader would refuse: numbers outside xs:unsignedLong's safe range are left
 // out (the version falls back to 0), and characters XML 1.0 cannot carry at all
 // (§2.2 Char) become U+FFFD.
-import { GRUUINFO_NAMESPACE, REGINFO_NAMESPACE } from './reginfo-types';
+import { CONTACT_ATTRIBUTE_NAMES, GRUUINFO_NAMESPACE, REGINFO_NAMESPACE } from './reginfo-types';
 import type { Contact, ReginfoDocument, Registration } from './reginfo-types';
 
-const CONTACT_ATTRIBUTE_NAMES = new Set([
-  'id',
-  'state',
-  'event',
-  'duration-registered',
-  'expires',
-  'retry-after',
-  'q',
-  'callid',
-  'cseq',
-  'xmlns',
-]);
 
 export function writeReginfo(doc: ReginfoDocument): string {
   const out: string[] = ['<?xml version="1.0" encoding="UTF-8"?>\n'];
@@ -78,7 +66,7 @@ function contactAttributes(contact: Contact): string {
   if (contact.callId !== undefined) text += ` callid="${attributeText(contact.callId)}"`;
   text += numberAttribute('cseq', contact.cseq);
   for (const [name, value] of Object.entries(contact.extraAttributes ?? {})) {
-    if (isPlainAttributeName(name) && !CONTACT_ATTRIBUTE_NAMES.has(name)) text += ` ${name}="${attributeText(value)}"`;
+    if (isPlainAttributeName(name) && !CONTACT_ATTRIBUTE_NAMES.has(name) && name !== 'xmlns') text += ` ${name}="${attributeText(value)}"`;
   }
   return text;
 }
