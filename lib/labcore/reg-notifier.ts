@@ -230,42 +230,27 @@ export class RegEventNotifier {
     return id;
   }
 
+  /** Full state: every binding of the user (RFC 3680 5.4, `init` before any registration). */
   private fullDocument(watch: Watch): ReginfoDocument {
     const bindings = this.location.lookup(watch.aor);
-    const active = bindings.length > 0;
-    const state: RegistrationState = active ? 'active' : watch.wasActive ? 'terminated' : 'init';
-    watch.wasActive = active;
-    return {
-      version: watch.version++,
-      state: 'full',
-      registrations: [
-        {
-          aor: watch.aor,
-          id: this.registrationId(watch.aor),
-          state,
-          contacts: bindings.map((b) => this.contactOf(b, this.lastEvent.get(b.id) ?? 'registered', 'active')),
-        },
-      ],
-    };
+    const contacts = bindings.map((b) => this.contactOf(b, this.lastEvent.get(b.id) ?? 'registered', 'active'));
+    return this.document(watch, 'full', bindings.length > 0 ? 'active' : watch.wasActive ? 'terminated' : 'init', contacts);
   }
 
+  /** Only what changed, with the next version. */
   private partialDocument(watch: Watch, events: BindingEvent[]): ReginfoDocument {
-    const active = this.location.lookup(watch.aor).length > 0;
-    const state: RegistrationState = active ? 'active' : 'terminated';
-    watch.wasActive = active;
+    const contacts = events.map((e) =>
+      this.contactOf(e.binding, e.event, e.event === 'expired' || e.event === 'unregistered' ? 'terminated' : 'active'),
+    );
+    return this.document(watch, 'partial', this.location.lookup(watch.aor).length > 0 ? 'active' : 'terminated', contacts);
+  }
+
+  private document(watch: Watch, state: 'full' | 'partial', registration: RegistrationState, contacts: Contact[]): ReginfoDocument {
+    watch.wasActive = registration === 'active';
     return {
       version: watch.version++,
-      state: 'partial',
-      registrations: [
-        {
-          aor: watch.aor,
-          id: this.registrationId(watch.aor),
-          state,
-          contacts: events.map((e) =>
-            this.contactOf(e.binding, e.event, e.event === 'expired' || e.event === 'unregistered' ? 'terminated' : 'active'),
-          ),
-        },
-      ],
+      state,
+      registrations: [{ aor: watch.aor, id: this.registrationId(watch.aor), state: registration, contacts }],
     };
   }
 

@@ -1,17 +1,16 @@
 // Talks to a real SIP core: reg event subscriptions against Kamailio's
 // presence_reginfo / pua_reginfo, through the Node-RED nodes.
 import assert from 'node:assert/strict';
-import helper from 'node-red-node-test-helper';
 import { profileFor } from '../../lib/registration/enablers';
 import { Registration } from '../../lib/registration/registration';
 import { SipEndpoint } from '../../lib/sip/endpoint';
+import { useNodeRedHelper } from '../support/helper-lifecycle';
 import { Collector, statusOf } from '../support/collect';
 import { freePort } from '../support/free-port';
 import { startKamailio, type KamailioInstance } from '../support/kamailio';
 import { labFlow, type FlowUser } from '../support/lab-flow';
 import { allNodes } from '../support/nodes';
 
-helper.init(require.resolve('node-red'));
 
 const USERS: FlowUser[] = [
   { id: 'alice', identity: 'alice', password: 'alice-pw', enabler: 'poc' },
@@ -27,14 +26,8 @@ describe('integration: reg event against a real Kamailio', function () {
   let kamailio: KamailioInstance | undefined;
   const cleanup: Array<() => Promise<void> | void> = [];
 
-  before(async () => {
-    await helper.startServer();
-  });
-  after(async () => {
-    await helper.stopServer();
-  });
+  const helper = useNodeRedHelper();
   afterEach(async () => {
-    await helper.unload();
     for (const c of cleanup.splice(0).reverse()) await c();
     await kamailio?.stop();
     kamailio = undefined;

@@ -1,14 +1,13 @@
 // Talks to a real SIP core: the registration slice against Kamailio started by
 // the suite (test/kamailio/kamailio.cfg), through the Node-RED nodes.
 import assert from 'node:assert/strict';
-import helper from 'node-red-node-test-helper';
+import { useNodeRedHelper } from '../support/helper-lifecycle';
 import { Collector, statusOf } from '../support/collect';
 import { freePort } from '../support/free-port';
 import { startKamailio, type KamailioInstance } from '../support/kamailio';
 import { labFlow, type FlowUser } from '../support/lab-flow';
 import { allNodes } from '../support/nodes';
 
-helper.init(require.resolve('node-red'));
 
 const USERS: FlowUser[] = [
   { id: 'alice', identity: 'alice', password: 'alice-pw', enabler: 'poc' },
@@ -23,14 +22,8 @@ describe('integration: registration against a real Kamailio', function () {
   let kamailio: KamailioInstance | undefined;
   let serverPort = 0;
 
-  before(async () => {
-    await helper.startServer();
-  });
-  after(async () => {
-    await helper.stopServer();
-  });
+  const helper = useNodeRedHelper();
   afterEach(async () => {
-    await helper.unload();
     await kamailio?.stop();
     kamailio = undefined;
   });

@@ -2,25 +2,16 @@
 // included), its clients reach `registered` and its server sees them.
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
-import helper from 'node-red-node-test-helper';
+import { useNodeRedHelper } from '../support/helper-lifecycle';
 import { Collector, statusOf } from '../support/collect';
 import { coreNodes } from '../support/core-nodes';
 import { exampleFiles, loadExample } from '../support/examples';
 import { allNodes } from '../support/nodes';
 
-helper.init(require.resolve('node-red'));
 
 describe('examples run as imported', function () {
   this.timeout(30000);
-  before((done) => {
-    helper.startServer(done);
-  });
-  after((done) => {
-    helper.stopServer(done);
-  });
-  afterEach(async () => {
-    await helper.unload();
-  });
+  const helper = useNodeRedHelper();
 
   const files = exampleFiles();
   it('there is an example for every node type of the pack', () => {

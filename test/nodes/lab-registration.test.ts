@@ -1,7 +1,7 @@
 // The registration slice as a user sees it, all inside Node-RED: a lab core,
 // PoC/IM/CPM clients and the server, over UDP and TCP.
 import assert from 'node:assert/strict';
-import helper from 'node-red-node-test-helper';
+import { useNodeRedHelper } from '../support/helper-lifecycle';
 import { Collector, statusOf } from '../support/collect';
 import { freePort } from '../support/free-port';
 import { labFlow, type FlowUser } from '../support/lab-flow';
@@ -9,7 +9,6 @@ import { allNodes } from '../support/nodes';
 import { SipEndpoint } from '../../lib/sip/endpoint';
 import { LabCore } from '../../lib/labcore/lab-core';
 
-helper.init(require.resolve('node-red'));
 
 const USERS: FlowUser[] = [
   { id: 'alice', identity: 'alice', password: 'alice-pw', enabler: 'poc' },
@@ -19,15 +18,7 @@ const USERS: FlowUser[] = [
 
 describe('nodes: registration against the lab core node', function () {
   this.timeout(30000);
-  before((done) => {
-    helper.startServer(done);
-  });
-  after((done) => {
-    helper.stopServer(done);
-  });
-  afterEach(async () => {
-    await helper.unload();
-  });
+  const helper = useNodeRedHelper();
 
   for (const transport of ['udp', 'tcp'] as const) {
     it(`registers PoC, IM and CPM clients over ${transport.toUpperCase()}, and the server sees third-party REGISTERs`, async () => {

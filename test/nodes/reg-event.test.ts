@@ -1,7 +1,7 @@
 // The reg event node as a user wires it: after the client's register node,
 // and after the server's third-party register node (seed 002 steps 5-15).
 import assert from 'node:assert/strict';
-import helper from 'node-red-node-test-helper';
+import { useNodeRedHelper } from '../support/helper-lifecycle';
 import { Collector, statusOf } from '../support/collect';
 import { freePort } from '../support/free-port';
 import { labFlow, type FlowUser } from '../support/lab-flow';
@@ -9,7 +9,6 @@ import { allNodes } from '../support/nodes';
 import { SipEndpoint } from '../../lib/sip/endpoint';
 import { LabCore } from '../../lib/labcore/lab-core';
 
-helper.init(require.resolve('node-red'));
 
 const USERS: FlowUser[] = [
   { id: 'alice', identity: 'alice', password: 'alice-pw', enabler: 'poc' },
@@ -19,15 +18,7 @@ const USERS: FlowUser[] = [
 
 describe('nodes: reg event', function () {
   this.timeout(30000);
-  before((done) => {
-    helper.startServer(done);
-  });
-  after((done) => {
-    helper.stopServer(done);
-  });
-  afterEach(async () => {
-    await helper.unload();
-  });
+  const helper = useNodeRedHelper();
 
   it('the client watches its own registration: registered, then unregistered', async () => {
     const corePort = await freePort();
