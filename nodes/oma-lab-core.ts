@@ -6,7 +6,7 @@ import type { ThirdPartyResult } from '../lib/labcore/third-party';
 import { parseUsers } from '../lib/labcore/users';
 import { useEndpoint } from './common/endpoint-user';
 import { translator } from './common/i18n';
-import { integer, text, type NodeDef, type RedApi, type RedNode } from './common/red';
+import { compact, integer, text, type NodeDef, type RedApi, type RedNode } from './common/red';
 import { up } from './common/status';
 
 export = function (RED: RedApi): void {
@@ -39,7 +39,7 @@ export = function (RED: RedApi): void {
         showStatus();
         node.send({
           topic: b.aor,
-          payload: {
+          payload: compact({
             kind: 'binding',
             event: b.event,
             aor: b.aor,
@@ -47,10 +47,10 @@ export = function (RED: RedApi): void {
             expires: b.event === 'expired' || b.event === 'unregistered' ? 0 : b.binding.expires,
             featureTags: Object.keys(b.binding.params).filter((k) => k.startsWith('+')),
             instance: b.binding.instance,
-          },
+          }),
         });
       });
-      core.on('subscription', (r: NotifierReport) => node.send({ topic: r.aor, payload: { kind: 'subscription', package: 'reg', ...r } }));
+      core.on('subscription', (r: NotifierReport) => node.send({ topic: r.aor, payload: compact({ kind: 'subscription', package: 'reg', ...r }) }));
       core.on('third-party', (r: ThirdPartyResult) => {
         if (r.status >= 300) node.warn(t('oma-lab-core.errors.third-party', { aor: r.aor, status: r.status, reason: r.reason }));
       });

@@ -9,7 +9,7 @@ import { summarize } from '../lib/sip/summary';
 import type { SubscriptionChange } from '../lib/subscription/subscriber';
 import { throttled, useEndpoint } from './common/endpoint-user';
 import { translator } from './common/i18n';
-import { flag, integer, text, type NodeDef, type NodeMessage, type RedApi, type RedNode } from './common/red';
+import { compact, flag, integer, text, type NodeDef, type NodeMessage, type RedApi, type RedNode } from './common/red';
 import { failed, idle, short, up, working } from './common/status';
 import { userConfig } from './common/user-link';
 
@@ -102,7 +102,7 @@ export = function (RED: RedApi): void {
       if (kind === 'invalid') node.error(t('oma-reg-event.errors.invalid', { aor, error: p.error }));
       node.send({
         topic: aor,
-        payload: { event: kind, aor, error: p.error, subscription: p.notify.state },
+        payload: compact({ event: kind, aor, error: p.error, subscription: p.notify.state }),
         sip: summarize(p.notify.request.message, 'in', p.notify.request.wire),
       });
     };
@@ -116,7 +116,7 @@ export = function (RED: RedApi): void {
       const last = c.exchanges.at(-1);
       node.send({
         topic: aor,
-        payload: { event: c.state === 'terminated' ? 'terminated' : 'subscribed', aor, subscription: c.state, reason: c.reason, error: c.error },
+        payload: compact({ event: c.state === 'terminated' ? 'terminated' : 'subscribed', aor, subscription: c.state, reason: c.reason, error: c.error }),
         sip: last ? summarize(last.response, 'in', last.responseWire) : undefined,
       });
     });

@@ -4,7 +4,7 @@ import type { IncomingRequest } from '../lib/sip/endpoint';
 import { summarize } from '../lib/sip/summary';
 import { useEndpoint } from './common/endpoint-user';
 import { translator } from './common/i18n';
-import type { NodeDef, RedApi, RedNode } from './common/red';
+import { compact, type NodeDef, type RedApi, type RedNode } from './common/red';
 import { idle, up } from './common/status';
 
 export = function (RED: RedApi): void {
@@ -23,7 +23,7 @@ export = function (RED: RedApi): void {
 
     server.on('event', (e: ThirdPartyEvent, req: IncomingRequest | undefined) => {
       showStatus();
-      node.send({ topic: e.user, payload: { ...e }, sip: req ? summarize(req.message, 'in', req.wire) : undefined });
+      node.send({ topic: e.user, payload: compact({ ...e }), sip: req ? summarize(req.message, 'in', req.wire) : undefined });
     });
     const removeHandler = endpoint.config.endpoint.addHandler((req) => {
       if (req.message.method !== 'REGISTER') return false;

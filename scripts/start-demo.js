@@ -11,7 +11,7 @@ const root = path.resolve(__dirname, '..');
 const userDir = path.join(root, '.demo');
 const host = process.env.NODE_RED_HOST || '127.0.0.1';
 const port = Number(process.env.NODE_RED_PORT || 1880);
-const demoFile = path.join(root, 'examples', 'reg-event', '02 - Server subscribes for every registered user.json');
+const demoFile = path.join(root, 'examples', '2 reg event', '02 - Server subscribes for every registered user.json');
 
 function ensureBuilt() {
   if (!fs.existsSync(path.join(root, 'dist', 'nodes', 'oma-register.js'))) {
@@ -35,7 +35,9 @@ function prepareUserDir() {
   // Credentials are encrypted with a key of this demo directory only.
   credentialSecret: ${JSON.stringify(demoSecret())},
   logging: { console: { level: 'info', metrics: false, audit: false } },
-  editorTheme: { projects: { enabled: false }, tours: false },
+  // A lab machine is often offline: no update check, no online palette catalogue.
+  telemetry: { enabled: false },
+  editorTheme: { projects: { enabled: false }, tours: false, palette: { catalogues: [] } },
 };
 `,
   );
@@ -91,7 +93,7 @@ async function waitForEditor(deadline) {
 /** The demo flow on its own tab; deployed through the admin API so the runtime stores its credentials encrypted. */
 function demoFlow() {
   const nodes = JSON.parse(fs.readFileSync(demoFile, 'utf8'));
-  const tab = { id: 'oma-demo-tab', type: 'tab', label: 'OMA SIP demo', info: 'Imported from examples/reg-event on first start.' };
+  const tab = { id: 'oma-demo-tab', type: 'tab', label: 'OMA SIP demo', info: 'Imported from the pack examples on first start.' };
   return [tab, ...nodes.map((n) => (n.type.startsWith('oma-sip-') ? n : { ...n, z: tab.id }))];
 }
 

@@ -70,7 +70,7 @@ export class LabCore extends EventEmitter {
       this.thirdParty = new ThirdPartyRegistrations(endpoint, this.location, {
         serverUri: o.appServerUri,
         triggerTags: o.triggerTags ?? DEFAULT_TRIGGER_TAGS,
-        coreUri: endpoint.contactUri(),
+        coreUri: () => endpoint.contactUri(),
         scheduler,
       });
       this.thirdParty.onResult = (r: ThirdPartyResult) => this.emit('third-party', r);

@@ -12,8 +12,8 @@ export interface ThirdPartyOptions {
   serverUri: string;
   /** Feature tags that select bindings for the server (any one is enough). */
   triggerTags: string[];
-  /** The core's own URI: From and Contact of the third-party REGISTER. */
-  coreUri: string;
+  /** The core's own URI: From and Contact of the third-party REGISTER (read when sending: the port is known once bound). */
+  coreUri: () => string;
   scheduler: Scheduler;
 }
 
@@ -72,10 +72,10 @@ export class ThirdPartyRegistrations {
       headers: {
         via: [],
         to: { uri: aor, params: {} },
-        from: { uri: this.o.coreUri, params: { tag: this.ua.newTag() } },
+        from: { uri: this.o.coreUri(), params: { tag: this.ua.newTag() } },
         'call-id': dialog.callId,
         cseq: { seq: dialog.cseq, method: 'REGISTER' },
-        contact: [{ uri: this.o.coreUri, params: {} }],
+        contact: [{ uri: this.o.coreUri(), params: {} }],
         expires: String(expires),
       },
     };

@@ -75,3 +75,10 @@ export function flag(def: NodeDef, key: string, fallback: boolean): boolean {
   if (v === undefined || v === null || v === '') return fallback;
   return v === true || v === 'true';
 }
+
+/** A copy without the keys whose value is undefined: debug output stays readable. */
+export function compact<T extends Record<string, unknown>>(o: T): Partial<T> {
+  const out: Partial<T> = {};
+  for (const k of Object.keys(o) as (keyof T)[]) if (o[k] !== undefined) out[k] = o[k];
+  return out;
+}

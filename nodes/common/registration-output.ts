@@ -2,7 +2,7 @@
 import type { RegistrationChange, RegistrationInfo } from '../../lib/registration/registration';
 import { summarize, type SipSummary } from '../../lib/sip/summary';
 import { decode } from '../../lib/sip/codec';
-import type { NodeMessage } from './red';
+import { compact, type NodeMessage } from './red';
 
 export type RegistrationEvent = 'registered' | 'refreshed' | 'service-deregistered' | 'deregistered' | 'failed';
 
@@ -27,7 +27,7 @@ function iso(ms: number | undefined): string | undefined {
 }
 
 export function registrationPayload(info: RegistrationInfo, event: RegistrationEvent, enabler: string) {
-  return {
+  return compact({
     event,
     state: info.state,
     aor: info.aor,
@@ -43,7 +43,7 @@ export function registrationPayload(info: RegistrationInfo, event: RegistrationE
     bindings: info.bindings,
     failures: info.failures,
     error: info.error,
-  };
+  });
 }
 
 /** `msg.sip`: the final response, with the whole exchange (REGISTER, 401, REGISTER, 200) beside it. */

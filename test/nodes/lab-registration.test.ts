@@ -47,6 +47,8 @@ describe('nodes: registration against the lab core node', function () {
         const m = await server.event('registered');
         seen.add(m.payload.user);
         assert.equal(m.payload.expires, 3600);
+        assert.equal(m.payload.core, `sip:127.0.0.1:${corePort}${transport === 'tcp' ? ';transport=tcp' : ''}`, 'From is the core as it listens');
+        assert.equal(m.payload.contact, m.payload.core);
         assert.match(m.sip.raw, /^REGISTER sip:127\.0\.0\.1:\d+/);
       }
       assert.deepEqual([...seen].sort(), ['sip:alice@lab.test', 'sip:bob@lab.test', 'sip:carol@lab.test']);
