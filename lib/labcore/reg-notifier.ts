@@ -200,6 +200,16 @@ export class RegEventNotifier {
   }
 
   private async notify(watch: Watch, doc: ReginfoDocument, subscriptionState: string, final = false): Promise<void> {
+    try {
+      await this.sendNotify(watch, doc, subscriptionState, final);
+    } catch {
+      // Never an unhandled rejection: a subscription we cannot notify is dropped.
+      watch.ended = true;
+      this.forget(watch);
+    }
+  }
+
+  private async sendNotify(watch: Watch, doc: ReginfoDocument, subscriptionState: string, final: boolean): Promise<void> {
     watch.sending = true;
     const req = inDialogRequest(watch.dialog, 'NOTIFY');
     req.headers.event = 'reg';

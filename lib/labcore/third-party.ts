@@ -80,8 +80,9 @@ export class ThirdPartyRegistrations {
       },
     };
     if (expires === 0) this.callIds.delete(aor);
-    void this.ua.request(req).then((r) =>
-      this.onResult?.({ aor, expires, status: r.response.status, reason: r.response.reason }),
-    );
+    this.ua
+      .request(req)
+      .then((r) => this.onResult?.({ aor, expires, status: r.response.status, reason: r.response.reason }))
+      .catch(() => undefined); // a listener's fault must not escape into the host process
   }
 }

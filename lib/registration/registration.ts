@@ -154,10 +154,17 @@ export class Registration extends EventEmitter {
   }
 
   private async loop(): Promise<void> {
-    do {
-      this.rerun = false;
-      await this.attempt(this.goal!);
-    } while (this.rerun && !this.stopped);
+    try {
+      do {
+        this.rerun = false;
+        await this.attempt(this.goal!);
+      } while (this.rerun && !this.stopped);
+    } catch (e) {
+      // A fault here (or in a listener) must not become an unhandled rejection in the host process.
+      this.info = { ...this.info, error: `internal error: ${(e as Error).message}` };
+      this.state = 'failed';
+      this.info.state = 'failed';
+    }
   }
 
   private async attempt(goal: Goal): Promise<void> {

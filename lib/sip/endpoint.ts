@@ -199,6 +199,13 @@ export class SipEndpoint extends EventEmitter {
       return;
     }
     const go = (peer: Peer): void => {
+      try {
+        send(peer);
+      } catch (e) {
+        local(500, `Cannot Send (${(e as Error).message})`, peer);
+      }
+    };
+    const send = (peer: Peer): void => {
       if (!this.isRunning) return local(503, 'Endpoint Not Running', peer);
       this.stampVia(req, peer);
       let requestWire = '';
@@ -309,7 +316,15 @@ export class SipEndpoint extends EventEmitter {
     }
   }
 
-  private onFrame({ wire, peer }: InboundFrame): void {
+  private onFrame(frame: InboundFrame): void {
+    try {
+      this.receive(frame);
+    } catch (e) {
+      this.emit('error', e as Error);
+    }
+  }
+
+  private receive({ wire, peer }: InboundFrame): void {
     if (this.listenerCount('wire')) this.emit('wire', { direction: 'in', peer, wire } satisfies WireEvent);
     const msg = decode(wire);
     if (!msg) {
@@ -321,12 +336,8 @@ export class SipEndpoint extends EventEmitter {
       this.answerMalformed(wire, peer, 400, 'Bad Request (Missing Mandatory Header)');
       return;
     }
-    try {
-      if (isRequest(msg)) this.onRequest(msg, wire, peer);
-      else this.onResponse(msg as SipResponse, wire);
-    } catch (e) {
-      this.emit('error', e as Error);
-    }
+    if (isRequest(msg)) this.onRequest(msg, wire, peer);
+    else this.onResponse(msg as SipResponse, wire);
   }
 
   private onResponse(res: SipResponse, wire: string): void {

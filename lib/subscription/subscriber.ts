@@ -153,10 +153,16 @@ export class Subscriber extends EventEmitter {
       return this.running;
     }
     this.running = (async () => {
-      do {
-        this.rerun = false;
-        await this.attempt();
-      } while (this.rerun && this.want);
+      try {
+        do {
+          this.rerun = false;
+          await this.attempt();
+        } while (this.rerun && this.want);
+      } catch (e) {
+        // A fault here (or in a listener) must not become an unhandled rejection in the host process.
+        this.lastError = `internal error: ${(e as Error).message}`;
+        this.state = 'terminated';
+      }
     })().finally(() => (this.running = undefined));
     return this.running;
   }

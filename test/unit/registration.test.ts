@@ -243,4 +243,23 @@ describe('Registration (client REGISTER state machine)', () => {
     assert.equal(headerText(ua.sent.at(-1)!, 'expires'), '0');
     assert.equal(scheduler.pending, 0);
   });
+
+  it('keeps a fault in a listener inside: the state says so, nothing escapes to the host process', async () => {
+    const rejections: unknown[] = [];
+    const onRejection = (r: unknown) => rejections.push(r);
+    process.on('unhandledRejection', onRejection);
+    try {
+      const { reg } = setup({}, () => ({ status: 200 }));
+      reg.on('change', () => {
+        throw new Error('a listener bug');
+      });
+      await reg.register();
+      await new Promise((r) => setImmediate(r));
+      assert.equal(reg.current.state, 'failed');
+      assert.match(reg.current.error ?? '', /internal error: a listener bug/);
+      assert.deepEqual(rejections, []);
+    } finally {
+      process.off('unhandledRejection', onRejection);
+    }
+  });
 });
