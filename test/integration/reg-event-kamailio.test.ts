@@ -5,7 +5,7 @@ import { profileFor } from '../../lib/registration/enablers';
 import { Registration } from '../../lib/registration/registration';
 import { SipEndpoint } from '../../lib/sip/endpoint';
 import { useNodeRedHelper } from '../support/helper-lifecycle';
-import { Collector, statusOf } from '../support/collect';
+import { collected, statusOf } from '../support/collect';
 import { freePort } from '../support/free-port';
 import { startKamailio, type KamailioInstance } from '../support/kamailio';
 import { labFlow, type FlowUser } from '../support/lab-flow';
@@ -45,14 +45,14 @@ describe('integration: reg event against a real Kamailio', function () {
       (flow.find((n) => n.id === 'tpr')!.wires as string[][])[0]!.push('re');
       flow.push({ id: 're', type: 'oma-reg-event', endpoint: 'ep-server', from: 'sip:poc-server@lab.test', expires: opts.expires ?? 600, wires: [['re-out']] });
     }
-    flow.push({ id: 're-out', type: 'helper' });
+    flow.push({ id: 're-out', type: 'collect' });
     await helper.load(allNodes, flow, credentials);
-    return { out: new Collector(helper.getNode('re-out')), k: kamailio };
+    return { out: collected('re-out'), k: kamailio };
   }
 
   it('the client sees its own registration, and its de-registration as unregistered', async () => {
     const { out } = await setup({ users: [USERS[0]!], clientWatch: 'alice' });
-    const reg = await new Collector(helper.getNode('out-alice')).event('registered');
+    const reg = await collected('out-alice').event('registered');
     const up = await out.next((m) => m.payload.event === 'update' && activeContacts(m).length === 1);
     assert.deepEqual(activeContacts(up), [reg.payload.contact]);
     assert.equal(up.payload.aor, 'sip:alice@lab.test');
@@ -79,7 +79,7 @@ describe('integration: reg event against a real Kamailio', function () {
     }
     assert.deepEqual([...seen].sort(), ['sip:alice@lab.test', 'sip:bob@lab.test', 'sip:carol@lab.test']);
     for (const u of USERS) helper.getNode(`reg-${u.id}`).receive({ payload: 'refresh' });
-    const server = new Collector(helper.getNode('tpr-out'));
+    const server = collected('tpr-out');
     for (let i = 0; i < 3; i++) await server.event('refreshed');
     await new Promise((r) => setTimeout(r, 500));
     const subscribed = out.received.filter((m) => m.payload.event === 'subscribed').map((m) => m.payload.aor);
@@ -116,10 +116,10 @@ describe('integration: reg event against a real Kamailio', function () {
     const { flow, credentials } = labFlow({ corePort: kamailio.port, serverPort, withLabCore: false, users: [] });
     flow.push(
       { id: 're', type: 'oma-reg-event', endpoint: 'ep-server', from: 'sip:poc-server@lab.test', expires: 600, subscribeOnStart: false, wires: [['re-out']] },
-      { id: 're-out', type: 'helper' },
+      { id: 're-out', type: 'collect' },
     );
     await helper.load(allNodes, flow, credentials);
-    const out = new Collector(helper.getNode('re-out'));
+    const out = collected('re-out');
     helper.getNode('re').receive({ payload: { action: 'subscribe', aor: 'sip:bob@lab.test' } });
     await out.next((m) => m.payload.event === 'update' && activeContacts(m).length === 1);
     const expired = await out.next((m) => m.payload.event === 'update' && m.payload.changes.some((c: any) => c.kind === 'contact'), 20000);

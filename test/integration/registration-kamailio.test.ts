@@ -2,7 +2,7 @@
 // the suite (test/kamailio/kamailio.cfg), through the Node-RED nodes.
 import assert from 'node:assert/strict';
 import { useNodeRedHelper } from '../support/helper-lifecycle';
-import { Collector, statusOf } from '../support/collect';
+import { collected, statusOf } from '../support/collect';
 import { freePort } from '../support/free-port';
 import { startKamailio, type KamailioInstance } from '../support/kamailio';
 import { labFlow, type FlowUser } from '../support/lab-flow';
@@ -39,9 +39,9 @@ describe('integration: registration against a real Kamailio', function () {
       const k = await core();
       const { flow, credentials } = labFlow({ transport, corePort: k.port, serverPort, withLabCore: false, users: USERS });
       await helper.load(allNodes, flow, credentials);
-      const server = new Collector(helper.getNode('tpr-out'));
+      const server = collected('tpr-out');
       for (const u of USERS) {
-        const m = await new Collector(helper.getNode(`out-${u.id}`)).event('registered');
+        const m = await collected(`out-${u.id}`).event('registered');
         assert.equal(m.payload.expires, 3600);
         assert.equal(m.sip.exchange[1].status, 401, 'Kamailio challenged the first REGISTER');
         assert.match(m.sip.exchange[1].headers['www-authenticate'], /realm="lab\.test"/);
@@ -64,7 +64,7 @@ describe('integration: registration against a real Kamailio', function () {
     const k = await core();
     const { flow, credentials } = labFlow({ corePort: k.port, serverPort, withLabCore: false, users: [USERS[2]!] });
     await helper.load(allNodes, flow, credentials);
-    const m = await new Collector(helper.getNode('out-carol')).event('registered');
+    const m = await collected('out-carol').event('registered');
     assert.match(sentOf(m).headers.contact, /\+sip\.instance="<urn:uuid:/);
     assert.equal(sentOf(m).headers.require, 'gruu');
     assert.match(m.payload.gruu.public ?? '', /^sip:carol@lab\.test;gr=urn:uuid:/);
@@ -75,21 +75,21 @@ describe('integration: registration against a real Kamailio', function () {
     const k = await core({ minExpires: 10 });
     const { flow, credentials } = labFlow({ corePort: k.port, serverPort, withLabCore: false, users: [{ ...USERS[0]!, expires: 10 }] });
     await helper.load(allNodes, flow, credentials);
-    const out = new Collector(helper.getNode('out-alice'));
+    const out = collected('out-alice');
     const first = await out.event('registered');
     assert.equal(first.payload.expires, 10);
     const refreshed = await out.event('refreshed', 9000);
     assert.equal(refreshed.payload.expires, 10);
     assert.equal(refreshed.sip.callId, first.sip.callId, 'same Call-ID');
     assert.ok(refreshed.sip.cseq > first.sip.cseq, 'higher CSeq');
-    await new Collector(helper.getNode('tpr-out')).event('refreshed', 3000);
+    await collected('tpr-out').event('refreshed', 3000);
   });
 
   it('retries with Min-Expires after 423 Interval Too Brief', async () => {
     const k = await core({ minExpires: 120 });
     const { flow, credentials } = labFlow({ corePort: k.port, serverPort, withLabCore: false, users: [{ ...USERS[0]!, expires: 60 }] });
     await helper.load(allNodes, flow, credentials);
-    const m = await new Collector(helper.getNode('out-alice')).event('registered');
+    const m = await collected('out-alice').event('registered');
     assert.ok(m.sip.exchange.some((x: any) => x.status === 423), 'Kamailio answered 423 first');
     assert.equal(m.payload.expires, 120);
   });
@@ -98,8 +98,8 @@ describe('integration: registration against a real Kamailio', function () {
     const k = await core();
     const { flow, credentials } = labFlow({ corePort: k.port, serverPort, withLabCore: false, users: [USERS[0]!] });
     await helper.load(allNodes, flow, credentials);
-    const out = new Collector(helper.getNode('out-alice'));
-    const server = new Collector(helper.getNode('tpr-out'));
+    const out = collected('out-alice');
+    const server = collected('tpr-out');
     await out.event('registered');
     await server.event('registered');
 
@@ -123,13 +123,13 @@ describe('integration: registration against a real Kamailio', function () {
     const k = await core();
     const { flow, credentials } = labFlow({ corePort: k.port, serverPort, withLabCore: false, users: [{ ...USERS[0]!, password: 'nope' }, USERS[1]!] });
     await helper.load(allNodes, flow, credentials);
-    const bad = await new Collector(helper.getNode('out-alice')).event('failed');
+    const bad = await collected('out-alice').event('failed');
     assert.match(bad.payload.error, /wrong password for alice/);
     assert.equal(bad.payload.nextAttemptAt, undefined, 'no retry');
     const st = await statusOf(helper.getNode('reg-alice'), (s) => s.fill === 'red', 3000, 'red');
     assert.match(st.text ?? '', /wrong password/);
     // The rest of the flow works on.
-    await new Collector(helper.getNode('out-bob')).event('registered');
+    await collected('out-bob').event('registered');
   });
 
   it('shows a core that goes away in red, keeps trying with back-off, and recovers when it comes back', async () => {
@@ -137,7 +137,7 @@ describe('integration: registration against a real Kamailio', function () {
     const port = k.port;
     const { flow, credentials } = labFlow({ corePort: port, serverPort, withLabCore: false, users: [{ ...USERS[0]!, expires: 10 }], t1: 25 });
     await helper.load(allNodes, flow, credentials);
-    const out = new Collector(helper.getNode('out-alice'));
+    const out = collected('out-alice');
     await out.event('registered');
     await k.stop();
     kamailio = undefined;

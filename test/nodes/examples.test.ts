@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { useNodeRedHelper } from '../support/helper-lifecycle';
-import { Collector, statusOf } from '../support/collect';
+import { collected, statusOf } from '../support/collect';
 import { coreNodes } from '../support/core-nodes';
 import { exampleFiles, loadExample } from '../support/examples';
 import { allNodes } from '../support/nodes';
@@ -32,7 +32,7 @@ describe('examples run as imported', function () {
       const registers = ex.flow.filter((n) => n.type === 'oma-register');
       const injects = ex.flow.filter((n) => n.type === 'inject');
       await helper.load([...coreNodes, ...allNodes], ex.flow, ex.credentials);
-      const taps = new Map(Object.entries(ex.taps).map(([dbg, tap]) => [dbg, new Collector(helper.getNode(tap))]));
+      const taps = new Map(Object.entries(ex.taps).map(([dbg, tap]) => [dbg, collected(tap)]));
 
       // A list-registering node starts from an inject, as a user would click it.
       for (const r of registers.filter((n) => n.registerOnStart === false)) {

@@ -2,7 +2,7 @@
 // PoC/IM/CPM clients and the server, over UDP and TCP.
 import assert from 'node:assert/strict';
 import { useNodeRedHelper } from '../support/helper-lifecycle';
-import { Collector, statusOf } from '../support/collect';
+import { collected, statusOf } from '../support/collect';
 import { freePort } from '../support/free-port';
 import { labFlow, type FlowUser } from '../support/lab-flow';
 import { allNodes } from '../support/nodes';
@@ -25,11 +25,9 @@ describe('nodes: registration against the lab core node', function () {
       const corePort = await freePort();
       const serverPort = await freePort();
       const { flow, credentials } = labFlow({ transport, corePort, serverPort, withLabCore: true, users: USERS });
-      const tpr = new Promise<Collector>((resolve) => {
-        void helper.load(allNodes, flow, credentials, () => resolve(new Collector(helper.getNode('tpr-out'))));
-      });
-      const server = await tpr;
-      const outs = Object.fromEntries(USERS.map((u) => [u.id, new Collector(helper.getNode(`out-${u.id}`))]));
+      await helper.load(allNodes, flow, credentials);
+      const server = collected('tpr-out');
+      const outs = Object.fromEntries(USERS.map((u) => [u.id, collected(`out-${u.id}`)]));
 
       for (const u of USERS) {
         const msg = await outs[u.id]!.event('registered');
@@ -60,7 +58,7 @@ describe('nodes: registration against the lab core node', function () {
     const serverPort = await freePort();
     const { flow, credentials } = labFlow({ corePort, serverPort, withLabCore: true, users: USERS });
     await helper.load(allNodes, flow, credentials);
-    const outs = Object.fromEntries(USERS.map((u) => [u.id, new Collector(helper.getNode(`out-${u.id}`))]));
+    const outs = Object.fromEntries(USERS.map((u) => [u.id, collected(`out-${u.id}`)]));
     const poc = await outs.alice!.event('registered');
     const im = await outs.bob!.event('registered');
     const cpm = await outs.carol!.event('registered');
@@ -84,8 +82,8 @@ describe('nodes: registration against the lab core node', function () {
     const serverPort = await freePort();
     const { flow, credentials } = labFlow({ corePort, serverPort, withLabCore: true, users: [USERS[0]!] });
     await helper.load(allNodes, flow, credentials);
-    const out = new Collector(helper.getNode('out-alice'));
-    const server = new Collector(helper.getNode('tpr-out'));
+    const out = collected('out-alice');
+    const server = collected('tpr-out');
     await out.event('registered');
     await server.event('registered');
 
@@ -122,9 +120,9 @@ describe('nodes: registration against the lab core node', function () {
       ],
     });
     await helper.load(allNodes, flow, credentials);
-    const alice = new Collector(helper.getNode('out-alice'));
-    const bobOut = new Collector(helper.getNode('out-bob'));
-    const server = new Collector(helper.getNode('tpr-out'));
+    const alice = collected('out-alice');
+    const bobOut = collected('out-bob');
+    const server = collected('tpr-out');
     const first = await alice.event('registered');
     assert.equal(first.payload.expires, 4);
     const again = await alice.event('refreshed', 4000);
@@ -148,7 +146,7 @@ describe('nodes: registration against the lab core node', function () {
       coreUsers: Array.from({ length: 20 }, (_, i) => `u${i}:pw${i}`).join('\n'),
     });
     await helper.load(allNodes, flow, credentials);
-    const out = new Collector(helper.getNode('out-alice'));
+    const out = collected('out-alice');
     const reg = helper.getNode('reg-alice');
     for (let i = 0; i < 20; i++) reg.receive({ payload: { identity: `u${i}`, password: `pw${i}` } });
     const aors = new Set<string>();
@@ -170,7 +168,7 @@ describe('nodes: registration against the lab core node', function () {
     const reg = helper.getNode('reg-alice');
     const errors: string[] = [];
     reg.on('call:error', (c: { args: unknown[] }) => errors.push(String(c.args[0])));
-    const out = new Collector(helper.getNode('out-alice'));
+    const out = collected('out-alice');
     const failedMsg = await out.event('failed');
     assert.match(failedMsg.payload.error, /wrong password for alice/);
     assert.equal(failedMsg.payload.nextAttemptAt, undefined);
@@ -186,7 +184,7 @@ describe('nodes: registration against the lab core node', function () {
     const { flow, credentials } = labFlow({ corePort, serverPort, withLabCore: false, users: [USERS[0]!], t1: 20 });
     await helper.load(allNodes, flow, credentials);
     const reg = helper.getNode('reg-alice');
-    const out = new Collector(helper.getNode('out-alice'));
+    const out = collected('out-alice');
     const failedMsg = await out.event('failed', 8000);
     assert.match(failedMsg.payload.error, /no answer from the core/);
     assert.ok(failedMsg.payload.nextAttemptAt, 'a retry is scheduled');
@@ -219,7 +217,7 @@ describe('nodes: registration against the lab core node', function () {
     try {
       const { flow, credentials } = labFlow({ corePort, serverPort, withLabCore: false, users: [USERS[0]!] });
       await helper.load(allNodes, flow, credentials);
-      await new Collector(helper.getNode('out-alice')).event('registered');
+      await collected('out-alice').event('registered');
       assert.equal(core.location.lookup('sip:alice@lab.test').length, 1);
       await helper.unload();
       assert.deepEqual(events, ['registered', 'unregistered']);

@@ -2,7 +2,7 @@
 // and after the server's third-party register node (seed 002 steps 5-15).
 import assert from 'node:assert/strict';
 import { useNodeRedHelper } from '../support/helper-lifecycle';
-import { Collector, statusOf } from '../support/collect';
+import { collected, statusOf } from '../support/collect';
 import { freePort } from '../support/free-port';
 import { labFlow, type FlowUser } from '../support/lab-flow';
 import { allNodes } from '../support/nodes';
@@ -29,10 +29,10 @@ describe('nodes: reg event', function () {
     (reg.wires as string[][])[0]!.push('re-alice');
     flow.push(
       { id: 're-alice', type: 'oma-reg-event', endpoint: 'ep-client', user: 'user-alice', expires: 600, subscribeOnStart: false, wires: [['re-out']] },
-      { id: 're-out', type: 'helper' },
+      { id: 're-out', type: 'collect' },
     );
     await helper.load(allNodes, flow, credentials);
-    const out = new Collector(helper.getNode('re-out'));
+    const out = collected('re-out');
     const first = await out.next((m) => m.payload.event === 'update' && m.payload.registrations.length > 0);
     assert.equal(first.payload.aor, 'sip:alice@lab.test');
     assert.equal(first.payload.full, true);
@@ -57,11 +57,11 @@ describe('nodes: reg event', function () {
     (flow.find((n) => n.id === 'tpr')!.wires as string[][])[0]!.push('re-server');
     flow.push(
       { id: 're-server', type: 'oma-reg-event', endpoint: 'ep-server', from: 'sip:poc-server@lab.test', expires: 600, wires: [['re-out']] },
-      { id: 're-out', type: 'helper' },
+      { id: 're-out', type: 'collect' },
     );
     await helper.load(allNodes, flow, credentials);
-    const out = new Collector(helper.getNode('re-out'));
-    const core = new Collector(helper.getNode('core-out'));
+    const out = collected('re-out');
+    const core = collected('core-out');
     const seen = new Set<string>();
     while (seen.size < 3) {
       const m = await out.next((x) => x.payload.event === 'update' && x.payload.registrations.some((r: any) => r.state === 'active'));
@@ -71,7 +71,7 @@ describe('nodes: reg event', function () {
 
     // Each refresh brings another third-party REGISTER; the subscriptions stay as they are.
     for (const u of USERS) helper.getNode(`reg-${u.id}`).receive({ payload: 'refresh' });
-    const server = new Collector(helper.getNode('tpr-out'));
+    const server = collected('tpr-out');
     for (let i = 0; i < 3; i++) await server.event('refreshed');
     await new Promise((r) => setTimeout(r, 300));
     const subscribed = core.received.filter((m) => m.payload.kind === 'subscription' && m.payload.event === 'subscribed');
@@ -99,11 +99,11 @@ describe('nodes: reg event', function () {
       const { flow, credentials } = labFlow({ corePort, serverPort, withLabCore: false, users: [] });
       flow.push(
         { id: 're', type: 'oma-reg-event', endpoint: 'ep-server', from: 'sip:poc-server@lab.test', expires: 600, subscribeOnStart: false, wires: [['re-out']] },
-        { id: 're-out', type: 'helper' },
+        { id: 're-out', type: 'collect' },
       );
       await helper.load(allNodes, flow, credentials);
       helper.getNode('re').receive({ payload: { action: 'subscribe', aor: 'alice' } });
-      await new Collector(helper.getNode('re-out')).event('subscribed');
+      await collected('re-out').event('subscribed');
       assert.equal(core.regEvents.size, 1);
       await helper.unload();
       assert.equal(core.regEvents.size, 0, 'the core holds no subscription after the flow stopped');

@@ -1,20 +1,20 @@
-// Waiting for node output in tests without sleeping: each helper node's
-// messages are queued and a test takes the next one that matches.
+// Waiting for node output in tests without sleeping. A `collect` node (a
+// test-only node type) queues every message from the moment the flow starts,
+// so nothing sent before the test looks is lost; a test takes the next
+// message that matches.
 import type { TestNode } from './test-helper-types';
 
 export class Collector {
   private readonly queue: any[] = [];
   private readonly waiters: Array<{ match: (m: any) => boolean; resolve: (m: any) => void; timer: NodeJS.Timeout }> = [];
 
-  constructor(node: TestNode) {
-    node.on('input', (msg: any) => {
-      const i = this.waiters.findIndex((w) => w.match(msg));
-      if (i >= 0) {
-        const [w] = this.waiters.splice(i, 1);
-        clearTimeout(w!.timer);
-        w!.resolve(msg);
-      } else this.queue.push(msg);
-    });
+  push(msg: any): void {
+    const i = this.waiters.findIndex((w) => w.match(msg));
+    if (i >= 0) {
+      const [w] = this.waiters.splice(i, 1);
+      clearTimeout(w!.timer);
+      w!.resolve(msg);
+    } else this.queue.push(msg);
   }
 
   get received(): any[] {
@@ -38,6 +38,28 @@ export class Collector {
   event(name: string, ms?: number): Promise<any> {
     return this.next((m) => m?.payload?.event === name, ms, `event "${name}"`);
   }
+}
+
+const live = new Map<string, Collector>();
+
+/** The collector of the `collect` node with this id in the flow loaded now. */
+export function collected(id: string): Collector {
+  const c = live.get(id);
+  if (!c) throw new Error(`no collect node "${id}" in the loaded flow`);
+  return c;
+}
+
+/** Node module of the test-only `collect` node type. */
+export function collectNode(RED: { nodes: { createNode(n: object, d: object): void; registerType(t: string, c: unknown): void } }): void {
+  RED.nodes.registerType('collect', function (this: { on(e: string, cb: (msg: any, send: unknown, done: () => void) => void): void }, def: { id: string }) {
+    RED.nodes.createNode(this, def);
+    const c = new Collector();
+    live.set(def.id, c);
+    this.on('input', (msg, _send, done) => {
+      c.push(msg);
+      done();
+    });
+  });
 }
 
 export interface StatusCall {

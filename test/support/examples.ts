@@ -43,7 +43,7 @@ export function loadExample(file: string): LoadedExample {
     if (n.type !== 'debug') continue;
     const tap = `${n.id}-tap`;
     taps[String(n.id)] = tap;
-    flow.push({ id: tap, type: 'helper', z: tab });
+    flow.push({ id: tap, type: 'collect', z: tab });
   }
   flow.unshift({ id: tab, type: 'tab', label: 'example' });
   // Whatever feeds a debug node feeds its tap too.

@@ -39,7 +39,7 @@ export function labFlow(o: LabFlowOptions): BuiltFlow {
     { id: 'ep-client', type: 'oma-sip-endpoint', transport, address: '127.0.0.1', port: 0, coreHost: '127.0.0.1', corePort: o.corePort, domain, t1 },
     { id: 'ep-server', type: 'oma-sip-endpoint', transport, address: '127.0.0.1', port: o.serverPort, coreHost: '127.0.0.1', corePort: o.corePort, domain, t1 },
     { id: 'tpr', type: 'oma-third-party-register', endpoint: 'ep-server', wires: [['tpr-out']] },
-    { id: 'tpr-out', type: 'helper' },
+    { id: 'tpr-out', type: 'collect' },
   ];
   const credentials: Record<string, Record<string, string>> = {};
   if (o.withLabCore) {
@@ -55,7 +55,7 @@ export function labFlow(o: LabFlowOptions): BuiltFlow {
         minExpires: o.minExpires ?? 60,
         wires: [['core-out']],
       },
-      { id: 'core-out', type: 'helper' },
+      { id: 'core-out', type: 'collect' },
     );
     credentials.core = { users: o.coreUsers ?? 'alice:alice-pw\nbob:bob-pw\ncarol:carol-pw' };
   }
@@ -73,7 +73,7 @@ export function labFlow(o: LabFlowOptions): BuiltFlow {
         deregisterMode: 'all',
         wires: [[`out-${u.id}`]],
       },
-      { id: `out-${u.id}`, type: 'helper' },
+      { id: `out-${u.id}`, type: 'collect' },
     );
     credentials[`user-${u.id}`] = { password: u.password };
   }

@@ -1,5 +1,6 @@
 // The pack's node modules, loaded as the test helper wants them.
 /* eslint-disable @typescript-eslint/no-require-imports */
+import { collectNode } from './collect';
 export const allNodes = [
   require('../../nodes/oma-sip-endpoint'),
   require('../../nodes/oma-sip-user'),
@@ -7,4 +8,5 @@ export const allNodes = [
   require('../../nodes/oma-third-party-register'),
   require('../../nodes/oma-lab-core'),
   require('../../nodes/oma-reg-event'),
+  collectNode,
 ];
