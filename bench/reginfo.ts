@@ -152,6 +152,23 @@ export async function notifyLatencyBench(subscriptions = 1000): Promise<Row[]> {
   }
   await withTimeout(changed, 60000, 'change notifications');
   const burstMs = Date.now() - t0;
+  const burst = latencies.splice(0);
+
+  // Phase 3: the same, one change every 5 ms, so each NOTIFY meets an idle process.
+  const paced = Math.min(subscriptions, 400);
+  expect = paced;
+  const pacedDone = new Promise<void>((r) => (resolveAll = r));
+  for (let i = 0; i < paced; i++) {
+    core.location.apply({
+      aor: `sip:u${i}@lab.test`,
+      callId: `bench-${i}`,
+      cseq: 2,
+      wildcard: false,
+      contacts: [{ uri: `sip:u${i}@10.1.${i >> 8}.${i & 255}:5060`, params: { '+g.poc.talkburst': null }, expires: 300 }],
+    });
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  await withTimeout(pacedDone, 60000, 'paced notifications');
   const rss = process.memoryUsage().rss / 1048576;
   await helper.unload();
   await core.stop();
@@ -160,7 +177,8 @@ export async function notifyLatencyBench(subscriptions = 1000): Promise<Row[]> {
   const fmt = (xs: number[]) => `p50 ${percentile(xs, 50).toFixed(1)} / p95 ${percentile(xs, 95).toFixed(1)} / p99 ${percentile(xs, 99).toFixed(1)} / max ${Math.max(...xs).toFixed(1)}`;
   return [
     { what: `NOTIFY-to-output latency, ${subscriptions} subscriptions, initial full NOTIFYs`, value: Number(percentile(initial, 50).toFixed(2)), unit: 'ms p50', note: fmt(initial) },
-    { what: `NOTIFY-to-output latency, ${subscriptions} partial NOTIFYs in one burst`, value: Number(percentile(latencies, 50).toFixed(2)), unit: 'ms p50', note: `${fmt(latencies)}; burst done in ${burstMs} ms` },
+    { what: `NOTIFY-to-output latency, ${subscriptions} partial NOTIFYs in one burst`, value: Number(percentile(burst, 50).toFixed(2)), unit: 'ms p50', note: `${fmt(burst)}; burst done in ${burstMs} ms` },
+    { what: `NOTIFY-to-output latency, ${paced} partial NOTIFYs one every 5 ms`, value: Number(percentile(latencies, 50).toFixed(2)), unit: 'ms p50', note: fmt(latencies) },
     { what: 'RSS of the process (Node-RED + lab core) after the burst', value: Math.round(rss), unit: 'MB', note: `${subscriptions} subscriptions on each side` },
   ];
 }
