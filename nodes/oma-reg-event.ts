@@ -7,7 +7,7 @@ import { userAgentFor } from '../lib/registration/enablers';
 import { normaliseIdentity } from '../lib/sip/uri';
 import { summarize } from '../lib/sip/summary';
 import type { SubscriptionChange } from '../lib/subscription/subscriber';
-import { throttled, useEndpoint } from './common/endpoint-user';
+import { closeGracefully, throttled, useEndpoint } from './common/endpoint-user';
 import { translator } from './common/i18n';
 import { compact, flag, integer, text, type NodeDef, type NodeMessage, type RedApi, type RedNode } from './common/red';
 import { failed, idle, short, up, working } from './common/status';
@@ -151,16 +151,15 @@ export = function (RED: RedApi): void {
       run(cmd).then(() => done(), (e: Error) => done(e));
     });
 
-    node.on('close', (_removed, done) => {
-      status.cancel();
-      const finish = () => {
+    closeGracefully(
+      node,
+      endpoint,
+      () => pool.unsubscribeAll(3000),
+      () => {
+        status.cancel();
         pool.stopAll();
-        endpoint.detach();
-        done();
-      };
-      if (config.state.kind === 'listening') pool.unsubscribeAll(3000).then(finish, finish);
-      else finish();
-    });
+      },
+    );
   });
 };
 

@@ -2,7 +2,7 @@
 import { DEFAULT_RELEASE } from '../lib/registration/enablers';
 import type { RegistrationChange } from '../lib/registration/registration';
 import { RegistrationPool, type IdentityRequest } from '../lib/registration/registration-pool';
-import { throttled, useEndpoint } from './common/endpoint-user';
+import { closeGracefully, throttled, useEndpoint } from './common/endpoint-user';
 import { eventOf, registrationMessage } from './common/registration-output';
 import { translator } from './common/i18n';
 import { flag, integer, text, type NodeDef, type NodeMessage, type RedApi, type RedNode } from './common/red';
@@ -134,17 +134,16 @@ export = function (RED: RedApi): void {
       run(cmd).then(() => done(), (e: Error) => done(e));
     });
 
-    node.on('close', (_removed, done) => {
-      status.cancel();
-      const finish = () => {
+    const deregisterOnClose = flag(def, 'deregisterOnClose', true);
+    closeGracefully(
+      node,
+      endpoint,
+      () => (deregisterOnClose ? pool.deregisterAll('all', 4000) : Promise.resolve()),
+      () => {
+        status.cancel();
         pool.stopAll();
-        endpoint.detach();
-        done();
-      };
-      if (flag(def, 'deregisterOnClose', true) && config.state.kind === 'listening') {
-        pool.deregisterAll('all', 4000).then(finish, finish);
-      } else finish();
-    });
+      },
+    );
   });
 };
 

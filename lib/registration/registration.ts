@@ -7,7 +7,7 @@ import { requestWithAuth, type AuthLoopResult } from '../auth/authenticated-requ
 import { DigestClient } from '../auth/digest-client';
 import type { Exchange } from '../sip/exchange';
 import { deltaSeconds, quote, unquote, type NameAddr, type Params, type SipRequest, type SipResponse } from '../sip/message';
-import { nameAddrList, uriOfNameAddr } from '../sip/route-headers';
+import { nameAddrList, uriList } from '../sip/route-headers';
 import { sameContactUri } from '../sip/uri';
 import type { UserAgent } from '../sip/user-agent';
 import { realScheduler, type Scheduler } from '../util/scheduler';
@@ -236,7 +236,7 @@ export class Registration extends EventEmitter {
         public: mine?.params['pub-gruu'] ? unquote(String(mine.params['pub-gruu'])) : undefined,
         temporary: mine?.params['temp-gruu'] ? unquote(String(mine.params['temp-gruu'])) : undefined,
       },
-      associatedUris: nameAddrList(res, 'p-associated-uri').map(uriOfNameAddr),
+      associatedUris: uriList(res, 'p-associated-uri'),
       serviceRoute: granted > 0 ? nameAddrList(res, 'service-route') : [],
       bindings: contacts.map((c) => c.uri),
       failures: 0,

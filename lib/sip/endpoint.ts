@@ -14,7 +14,6 @@ import { DEFAULT_TIMERS, type TimerValues } from './timers';
 import { Transport, type InboundFrame, type Peer, type Protocol } from './transport';
 import { parseUri } from './uri';
 import { Fifo } from '../util/fifo';
-import { encode } from './codec';
 
 export interface HostPort {
   host: string;
@@ -240,15 +239,6 @@ export class SipEndpoint extends EventEmitter {
     this.resolveTarget(req).then(go, (err: Error) =>
       local(503, `Cannot Resolve Target (${err.message})`, { protocol: this.protocol, address: '', port: 0 }),
     );
-  }
-
-  /** Sends a request outside any transaction (ACK for a 2xx, RFC 3261 13.2.2.4). */
-  async sendStateless(req: SipRequest, target?: Peer): Promise<string> {
-    const peer = target ?? (await this.resolveTarget(req));
-    this.stampVia(req, peer);
-    const wire = encode(req);
-    this.sendWire(peer, wire);
-    return wire;
   }
 
   private stampVia(req: SipRequest, peer: Peer): void {

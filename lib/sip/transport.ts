@@ -208,11 +208,6 @@ export class Transport extends EventEmitter {
     return conn;
   }
 
-  /** True when a TCP connection to the peer exists (responses must reuse it, RFC 3261 18.2.2). */
-  hasConnection(peer: Peer): boolean {
-    return this.connections.has(peerKey(peer));
-  }
-
   async close(): Promise<void> {
     this.closed = true;
     await this.closeSockets();

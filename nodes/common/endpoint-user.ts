@@ -71,3 +71,20 @@ export function throttled(fn: () => void, ms: number, immediate: () => boolean):
     },
   };
 }
+
+/**
+ * On close (redeploy, shutdown): say goodbye on the wire while the endpoint
+ * is still up (de-REGISTER, un-SUBSCRIBE; bounded by the caller), then
+ * release everything and let the endpoint close.
+ */
+export function closeGracefully(node: RedNode, endpoint: EndpointUse, goodbye: () => Promise<void>, release: () => void): void {
+  node.on('close', (_removed, done) => {
+    const finish = (): void => {
+      release();
+      endpoint.detach();
+      done();
+    };
+    if (endpoint.config.state.kind === 'listening') goodbye().then(finish, finish);
+    else finish();
+  });
+}
