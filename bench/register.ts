@@ -20,6 +20,8 @@ interface RoundResult {
   failed: number;
   seconds: number;
   rate: number;
+  /** CPU of the client process per registration, µs (Node-RED or SIPp). */
+  cpuUs?: number;
 }
 
 function benchFlow(core: KamailioInstance, transport: 'udp' | 'tcp', round: number): unknown[] {
@@ -60,12 +62,13 @@ interface BenchState {
 async function nodeRedRound(red: NodeRedProcess, core: KamailioInstance, users: SippUser[], round: number, transport: 'udp' | 'tcp'): Promise<RoundResult> {
   await red.deploy(benchFlow(core, transport, round));
   await new Promise((r) => setTimeout(r, 500)); // the endpoint binds on deploy
+  const cpu0 = red.cpuSeconds();
   const started = await red.request('POST', '/bench/register', { users: users.map((u) => ({ identity: u.user, password: u.password })) });
   if (started.status !== 200) throw new Error(`benchmark flow did not start: ${started.status}`);
   const deadline = Date.now() + 120_000;
   for (;;) {
     const r = (await red.request('GET', '/bench/result')).body as BenchState;
-    if (r.done) return { ok: r.ok, failed: r.failed, seconds: r.ms / 1000, rate: r.ok / (r.ms / 1000) };
+    if (r.done) return { ok: r.ok, failed: r.failed, seconds: r.ms / 1000, rate: r.ok / (r.ms / 1000), cpuUs: ((red.cpuSeconds() - cpu0) * 1e6) / users.length };
     if (Date.now() > deadline) return { ok: r.ok, failed: r.n - r.ok, seconds: 120, rate: r.ok / 120 };
     await new Promise((res) => setTimeout(res, 100));
   }
@@ -80,7 +83,8 @@ async function sippRound(core: KamailioInstance, csv: string, users: number, con
     '-nostdin', '-timeout', '120', '-timeout_error', '-max_socket', '1',
   ];
   const t0 = process.hrtime.bigint();
-  const child = spawn('sipp', args, { cwd: os.tmpdir(), stdio: ['ignore', 'pipe', 'pipe'] });
+  // bash's `time` reports the CPU SIPp used.
+  const child = spawn('bash', ['-c', 'TIMEFORMAT="SIPPCPU %U %S"; time sipp "$@"', 'sipp', ...args], { cwd: os.tmpdir(), stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.on('data', (d) => (out += d));
   child.stderr.on('data', (d) => (out += d));
@@ -89,7 +93,8 @@ async function sippRound(core: KamailioInstance, csv: string, users: number, con
   const ok = Number(/Successful call\s*\|\s*\d+\s*\|\s*(\d+)/.exec(out)?.[1] ?? 0);
   const failed = Number(/Failed call\s*\|\s*\d+\s*\|\s*(\d+)/.exec(out)?.[1] ?? users - ok);
   if (code !== 0 && ok === 0) throw new Error(`sipp exited ${code}:\n${out.slice(-2000)}`);
-  return { ok, failed, seconds, rate: ok / seconds };
+  const cpu = /SIPPCPU ([\d.]+) ([\d.]+)/.exec(out);
+  return { ok, failed, seconds, rate: ok / seconds, cpuUs: cpu ? ((Number(cpu[1]) + Number(cpu[2])) * 1e6) / users : undefined };
 }
 
 async function main(): Promise<void> {
@@ -110,7 +115,8 @@ async function main(): Promise<void> {
   try {
     for (let r = 0; r < rounds; r++) {
       nodeRed.push(await nodeRedRound(red, core, users, r, transport));
-      // Settled: client transactions linger 5 s (Timer K) after their last response.
+      if (process.env.BENCH_NODE_ONLY) continue; // for profiling the Node-RED side alone
+      // Settled: server transactions and timers of the round are done a few seconds later.
       await new Promise((res) => setTimeout(res, 6000));
       rss = Math.max(rss, red.rssMb());
       sipp.push(await sippRound(core, csv, n, concurrency, transport));
@@ -120,12 +126,14 @@ async function main(): Promise<void> {
     await core.stop();
     fs.rmSync(dir, { recursive: true, force: true });
   }
-  const ratios = nodeRed.map((x, i) => x.rate / sipp[i]!.rate);
+  const ratios = nodeRed.map((x, i) => x.rate / (sipp[i]?.rate ?? NaN));
   const fmt = (xs: RoundResult[]) => xs.map((x) => Math.round(x.rate)).join(' / ');
   const rows: Row[] = [
     { what: `oma-register node in Node-RED, ${n} users, ${transport.toUpperCase()}`, value: Math.round(median(nodeRed.map((x) => x.rate))), unit: 'reg/s', note: `rounds ${fmt(nodeRed)}; failed ${nodeRed.reduce((a, x) => a + x.failed, 0)}` },
     { what: `SIPp, the same users, ${concurrency} in flight`, value: Math.round(median(sipp.map((x) => x.rate))), unit: 'reg/s', note: `rounds ${fmt(sipp)}; failed ${sipp.reduce((a, x) => a + x.failed, 0)}` },
     { what: 'ratio node / SIPp', value: median(ratios).toFixed(2), unit: '', note: `per round ${ratios.map((x) => x.toFixed(2)).join(' / ')}; target >= 0.9` },
+    { what: 'client CPU per registration: Node-RED process', value: Math.round(median(nodeRed.map((x) => x.cpuUs ?? NaN))), unit: 'µs', note: `rounds ${nodeRed.map((x) => Math.round(x.cpuUs ?? NaN)).join(' / ')}` },
+    { what: 'client CPU per registration: SIPp', value: Math.round(median(sipp.map((x) => x.cpuUs ?? NaN))), unit: 'µs', note: `rounds ${sipp.map((x) => Math.round(x.cpuUs ?? NaN)).join(' / ')}; the core shares the same 2 cores` },
     { what: 'RSS of the Node-RED process after the registrations settle', value: Math.round(rss), unit: 'MB', note: `largest after any round; ${n} registrations held by the node` },
   ];
   printTable('Registration through Kamailio (registrar + digest over db_text; each registration is 401 + authenticated REGISTER)', rows);

@@ -16,6 +16,8 @@ export interface NodeRedProcess {
   deploy(flow: unknown[]): Promise<void>;
   /** Resident set size of the Node-RED process, MB. */
   rssMb(): number;
+  /** CPU time (user + system) the Node-RED process has used, seconds. */
+  cpuSeconds(): number;
   stop(): Promise<void>;
 }
 
@@ -103,6 +105,10 @@ export async function startNodeRed(): Promise<NodeRedProcess> {
     async deploy(flow) {
       const r = await httpJson(port, 'POST', '/flows', flow);
       if (r.status !== 200 && r.status !== 204) throw new Error(`deploy failed: ${r.status} ${JSON.stringify(r.body)}\n${log.slice(-2000)}`);
+    },
+    cpuSeconds() {
+      const fields = fs.readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      return (Number(fields[11]) + Number(fields[12])) / 100;
     },
     rssMb() {
       const status = fs.readFileSync(`/proc/${child.pid}/status`, 'utf8');
