@@ -186,7 +186,9 @@ export class DigestClient {
     if (first === undefined) return undefined;
     return {
       header: headerFor(kind),
-      value: first.value,
+      get value() {
+        return first.value;
+      },
       challenge: first.challenge,
       stale: authorizations.some((a) => a.challenge.stale),
       authorizations,
@@ -221,6 +223,14 @@ export class DigestClient {
       qop,
       nc: qop === undefined ? undefined : nc,
     };
-    return { value: formatCredentials(credentials), split: credentialsToSplit(credentials), credentials, challenge };
+    // The header text is made only when asked for: the stack sends the split form.
+    return {
+      get value() {
+        return formatCredentials(credentials);
+      },
+      split: credentialsToSplit(credentials),
+      credentials,
+      challenge,
+    };
   }
 }
