@@ -77,7 +77,6 @@ type Goal = { expires: number; services: boolean };
 
 /** Emits `change` (RegistrationChange) on every state change and every completed REGISTER. */
 export class Registration extends EventEmitter {
-  private state: RegistrationState = 'idle';
   private readonly callId: string;
   private readonly fromTag: string;
   private cseq = 0;
@@ -113,7 +112,7 @@ export class Registration extends EventEmitter {
   }
 
   get current(): RegistrationInfo {
-    return { ...this.info, state: this.state };
+    return { ...this.info };
   }
 
   /** Registers (or re-registers) with the service feature tags. */
@@ -162,13 +161,12 @@ export class Registration extends EventEmitter {
     } catch (e) {
       // A fault here (or in a listener) must not become an unhandled rejection in the host process.
       this.info = { ...this.info, error: `internal error: ${(e as Error).message}` };
-      this.state = 'failed';
       this.info.state = 'failed';
     }
   }
 
   private async attempt(goal: Goal): Promise<void> {
-    const refreshing = (this.state === 'registered' || this.state === 'refreshing') && goal.expires > 0 && goal.services;
+    const refreshing = (this.info.state === 'registered' || this.info.state === 'refreshing') && goal.expires > 0 && goal.services;
     this.setState(goal.expires === 0 || (!goal.services && this.info.services) ? 'deregistering' : refreshing ? 'refreshing' : 'registering');
     const { result, exchanges, fatal } = await this.transact(goal);
     const res = result.response;
@@ -285,8 +283,7 @@ export class Registration extends EventEmitter {
   }
 
   private setState(state: RegistrationState, exchanges: Exchange[] = []): void {
-    const previous = this.state;
-    this.state = state;
+    const previous = this.info.state;
     this.info.state = state;
     this.emit('change', { info: this.current, previous, exchanges } satisfies RegistrationChange);
   }

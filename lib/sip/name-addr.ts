@@ -1,4 +1,4 @@
-// name-addr text (`"Bob" <sip:bob@x;lr>;tag=1`) to and from the NameAddr shape.
+// name-addr text (`"Bob" <sip:bob@x;lr>;tag=1`) to the NameAddr shape.
 import type { NameAddr, Params } from './message';
 
 export function parseNameAddr(text: string): NameAddr | undefined {
@@ -29,10 +29,4 @@ export function parseNameAddr(text: string): NameAddr | undefined {
     else params[s.slice(0, eq).trim().toLowerCase()] = s.slice(eq + 1).trim();
   }
   return { name, uri, params };
-}
-
-export function formatNameAddr(n: NameAddr): string {
-  let s = (n.name ? n.name + ' ' : '') + '<' + n.uri + '>';
-  for (const [k, v] of Object.entries(n.params)) s += ';' + k + (v === null ? '' : '=' + v);
-  return s;
 }

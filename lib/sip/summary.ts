@@ -21,12 +21,14 @@ export interface SipSummary {
   raw?: string;
 }
 
+// RFC 3261 7.3.3 compact forms, plus RFC 6665's event (o) and allow-events (u).
+const COMPACT: Record<string, string> = {
+  i: 'call-id', m: 'contact', e: 'content-encoding', l: 'content-length', c: 'content-type',
+  f: 'from', s: 'subject', k: 'supported', t: 'to', v: 'via', o: 'event', u: 'allow-events',
+};
+
 /** Header lines of wire text, keyed by lower-case name (compact forms expanded). */
 export function headersOfWire(raw: string): Record<string, string> {
-  const COMPACT: Record<string, string> = {
-    i: 'call-id', m: 'contact', e: 'content-encoding', l: 'content-length', c: 'content-type',
-    f: 'from', s: 'subject', k: 'supported', t: 'to', v: 'via', o: 'event', u: 'allow-events',
-  };
   const end = raw.indexOf('\r\n\r\n');
   const head = (end >= 0 ? raw.slice(0, end) : raw).replace(/\r\n[ \t]+/g, ' ');
   const out: Record<string, string> = {};

@@ -84,17 +84,6 @@ export function splitHostPort(text: string): { host: string; port?: number } | u
   return { host, port };
 }
 
-export function formatUri(u: SipUri): string {
-  let s = u.scheme + ':';
-  if (u.scheme !== 'tel' && u.user) s += u.user + '@';
-  s += u.host.includes(':') && u.scheme !== 'tel' ? `[${u.host}]` : u.host;
-  if (u.port) s += ':' + u.port;
-  for (const [k, v] of Object.entries(u.params)) s += ';' + k + (v === null ? '' : '=' + v);
-  const h = Object.entries(u.headers);
-  if (h.length) s += '?' + h.map(([k, v]) => `${k}=${v}`).join('&');
-  return s;
-}
-
 /** `user@host` of a sip/sips URI, lower-cased host; the key of an address of record. */
 export function addressOfRecord(text: string): string | undefined {
   const u = parseUri(text);
