@@ -110,10 +110,11 @@ const IM_SWITCHES: ReadonlyArray<readonly [string, string, keyof ImSettings]> = 
   ['deferred-settings', 'offline-delivery', 'offlineDelivery'],
 ];
 
-const HISTORY_TYPES: Readonly<Record<string, keyof ImSettings>> = {
-  'session-mode': 'historySessionMode',
-  'pager-large-mode': 'historyPagerLargeMode',
-};
+// A Map, not an object literal: a type of 'constructor' must find nothing.
+const HISTORY_TYPES: ReadonlyMap<string, keyof ImSettings> = new Map([
+  ['session-mode', 'historySessionMode'],
+  ['pager-large-mode', 'historyPagerLargeMode'],
+]);
 
 function readImChild(container: XmlElement, im: ImSettings): void {
   if (container.name === 'hist-settings') {
@@ -127,14 +128,15 @@ function readImChild(container: XmlElement, im: ImSettings): void {
 }
 
 function readHistoryActivation(element: XmlElement, im: ImSettings): void {
-  const type = readAttribute(element, 'type') ?? childText(element, 'type');
+  const typeAttribute = readAttribute(element, 'type');
+  const type = typeAttribute !== undefined ? trimXmlSpace(typeAttribute) : childText(element, 'type');
   if (type !== undefined) {
-    const field = HISTORY_TYPES[type];
+    const field = HISTORY_TYPES.get(type);
     if (field !== undefined) setFirst(im, field, switchValue(element));
     return;
   }
   for (const child of element.children) {
-    const field = child.ns === IM ? HISTORY_TYPES[child.name] : undefined;
+    const field = child.ns === IM ? HISTORY_TYPES.get(child.name) : undefined;
     if (field !== undefined) setFirst(im, field, switchValue(child));
   }
 }
