@@ -324,6 +324,28 @@ describe('poc-settings writer', () => {
     assert.deepEqual(read(writeSettings(doc)), doc);
   });
 
+  it('leaves out values that are not of their type (hand-made or stored JSON) instead of writing them into the markup', () => {
+    const hostile = {
+      entities: [
+        {
+          id: 'a',
+          poc: { answerMode: 'manual</answer-mode><x/>', incomingSessionBarring: 'true"/><x/>' },
+          im: { offlineDelivery: 1, historySessionMode: 'yes' },
+          extensions: [42],
+        },
+        { id: 'b', poc: { simultaneousSessions: false } },
+      ],
+    } as unknown as SettingsDocument;
+    const text = writeSettings(hostile);
+    assert.ok(!text.includes('<x/>') && !text.includes(IM_SETTINGS_NAMESPACE), text);
+    assert.deepEqual(read(text), {
+      entities: [
+        { id: 'a', extensions: [] },
+        { id: 'b', poc: { simultaneousSessions: false }, extensions: [] },
+      ],
+    });
+  });
+
   it('inserts extensions verbatim when they are what the reader gives', () => {
     const doc = read(vector('poc-settings/vendor-extensions.xml'));
     const text = writeSettings(doc);
