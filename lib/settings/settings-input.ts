@@ -200,7 +200,7 @@ export function composeDocuments(docs: SettingsDocument[]): SettingsDocument {
 }
 
 function copyEntity(entity: SettingsEntity): SettingsEntity {
-  const copy: SettingsEntity = { id: entity.id, extensions: [...entity.extensions] };
+  const copy: SettingsEntity = { id: entity.id, extensions: [...(entity.extensions ?? [])] };
   const poc = definedOnly(entity.poc);
   const im = definedOnly(entity.im);
   if (poc) copy.poc = poc;
