@@ -21,7 +21,8 @@ import type { KeyValueStore } from '../store/store';
 import { randomHex } from '../util/random';
 import { realScheduler } from '../util/scheduler';
 import type { Scheduler } from '../util/scheduler';
-import type { SettingsDocument, SettingsEntity } from './settings-types';
+import { composeDocuments } from './settings-input';
+import type { SettingsDocument } from './settings-types';
 
 export interface StoredPublication {
   /** The resource: the user's address of record, normalised by the caller. */
@@ -134,35 +135,6 @@ function isPublication(v: unknown): v is StoredPublication {
 }
 
 /**
- * The composition of several publications of one user, oldest first: per
- * entity id, each setting takes the value of the newest publication that
- * states it, since a publication carries only what its client knows. The
- * extensions of an entity (raw XML of other namespaces) cannot be merged
- * element by element without parsing them, so the newest publication that
- * has any replaces them whole.
- */
-function composeLocal(documents: SettingsDocument[]): SettingsDocument {
-  const byId = new Map<string, SettingsEntity>();
-  for (const doc of documents) {
-    for (const e of doc.entities) {
-      const had = byId.get(e.id);
-      if (!had) {
-        byId.set(e.id, structuredClone(e));
-        continue;
-      }
-      if (e.poc) had.poc = { ...had.poc, ...definedOnly(e.poc) };
-      if (e.im) had.im = { ...had.im, ...definedOnly(e.im) };
-      if (e.extensions.length > 0) had.extensions = [...e.extensions];
-    }
-  }
-  return { entities: [...byId.values()] };
-}
-
-function definedOnly<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
-}
-
-/**
  * Emits 'change' (PublicationChange) once a change is stored and visible,
  * before the publish() that caused it resolves; 'store-error' (Error) when
  * the store fails (the request that hit it answers 500); 'listener-error'
@@ -234,9 +206,13 @@ export class Publications extends EventEmitter {
     }
   }
 
-  /** The composed settings of the user's live publications (an empty document when none). */
+  /**
+   * The composed settings of the user's live publications (an empty document
+   * when none): oldest first, so for each entity id the entity of the newest
+   * publication (last initial or modify) wins whole.
+   */
   current(aor: string): SettingsDocument {
-    return composeLocal(this.list(aor).map((p) => p.document));
+    return composeDocuments(this.list(aor).map((p) => p.document));
   }
 
   /** The user's live publications, oldest first (by last initial or modify). */
