@@ -9,6 +9,7 @@ import { Registration } from '../../lib/registration/registration';
 import type { IncomingRequest, SipEndpoint } from '../../lib/sip/endpoint';
 import { headerText, type SipRequest } from '../../lib/sip/message';
 import { aliceSettingsSubscriber, assertProxiedPublish, forgedPublish, loopbackEndpoint, publishFrom, type Closers } from '../support/settings-client';
+import { freePort } from '../support/free-port';
 import { Queue, settingsServer, type SettingsServerFake } from '../support/settings-server-fake';
 
 const USERS = new Map([
@@ -26,12 +27,19 @@ describe('lab core: stateful proxy for settings (RFC 3261 16, RFC 3325)', functi
   async function lab(): Promise<{ client: SipEndpoint; coreEp: SipEndpoint; core: LabCore; server: SettingsServerFake }> {
     const serverEp = await loopbackEndpoint(closers);
     const server = settingsServer(serverEp);
+    const { client, coreEp, core } = await coreWith(`sip:127.0.0.1:${serverEp.port}`);
+    return { client, coreEp, core, server };
+  }
+
+  /** A core whose settings server is `settingsServerUri` (a port or the core itself), and a client behind it. */
+  async function coreWith(settingsServerUri: string | ((corePort: number) => string)) {
     const coreEp = await loopbackEndpoint(closers);
-    const core = new LabCore(coreEp, { domain: 'lab.test', users: USERS, settingsServerUri: `sip:127.0.0.1:${serverEp.port}` });
+    const uri = typeof settingsServerUri === 'string' ? settingsServerUri : settingsServerUri(coreEp.port);
+    const core = new LabCore(coreEp, { domain: 'lab.test', users: USERS, settingsServerUri: uri });
     core.start();
     closers.push(() => core.stop());
     const client = await loopbackEndpoint(closers, coreEp.port);
-    return { client, coreEp, core, server };
+    return { client, coreEp, core };
   }
 
   it('challenges a PUBLISH with 407, then forwards it with one Via more and the asserted identity', async () => {
@@ -80,6 +88,19 @@ describe('lab core: stateful proxy for settings (RFC 3261 16, RFC 3325)', functi
     const res = await client.request(publishFrom(client, 'alice', { 'max-forwards': '0' })());
     assert.equal(res.response.status, 483);
     assert.equal(server.requests.size, 0);
+  });
+
+  it('answers 503 upstream when the settings server cannot be reached', async () => {
+    const { client } = await coreWith(`sip:127.0.0.1:${await freePort()};transport=tcp`);
+    const out = await forgedPublish(client);
+    assert.deepEqual(out.exchanges.map((e) => e.response.status), [407, 503]);
+  });
+
+  it('answers 482 to a request that comes back to the core unchanged', async () => {
+    // A settings server URI naming the core itself: the forwarded PUBLISH returns to it.
+    const { client } = await coreWith((port) => `sip:127.0.0.1:${port}`);
+    const out = await forgedPublish(client);
+    assert.deepEqual(out.exchanges.map((e) => e.response.status), [407, 482]);
   });
 
   it('routes a MESSAGE for a registered user to the registered contact; 404 for an unknown user, 480 once de-registered', async () => {
