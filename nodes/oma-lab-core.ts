@@ -8,7 +8,7 @@ import { parseUri } from '../lib/sip/uri';
 import { useEndpoint } from './common/endpoint-user';
 import { translator } from './common/i18n';
 import { compact, integer, text, type NodeDef, type RedApi, type RedNode } from './common/red';
-import { failed, up } from './common/status';
+import { failed, short, up } from './common/status';
 
 export = function (RED: RedApi): void {
   RED.nodes.registerType(
@@ -24,7 +24,7 @@ export = function (RED: RedApi): void {
       const settingsServerUri = text(def, 'settingsServer') || undefined;
       if (settingsServerUri && parseUri(settingsServerUri)?.scheme !== 'sip') {
         node.error(t('oma-lab-core.errors.settings-server', { uri: settingsServerUri }));
-        node.status(failed(t('oma-lab-core.errors.settings-server', { uri: settingsServerUri })));
+        node.status(failed(short(t('oma-lab-core.errors.settings-server', { uri: settingsServerUri }))));
         return;
       }
       const endpoint = useEndpoint(RED, node, def, t, showStatus);
