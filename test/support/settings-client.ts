@@ -12,10 +12,10 @@ import { Queue } from './settings-server-fake';
 
 export type Closers = Array<() => Promise<void> | void>;
 
-/** A started UDP endpoint on a free loopback port, closed by `closers`. */
-export async function loopbackEndpoint(closers: Closers, outboundProxyPort?: number): Promise<SipEndpoint> {
-  const outboundProxy = outboundProxyPort ? { host: '127.0.0.1', port: outboundProxyPort } : undefined;
-  const e = new SipEndpoint({ transport: 'udp', address: '127.0.0.1', port: 0, outboundProxy });
+/** A started endpoint (UDP unless told) on a free loopback port, closed by `closers`. */
+export async function loopbackEndpoint(closers: Closers, outboundProxyPort?: number, transport: 'udp' | 'tcp' = 'udp'): Promise<SipEndpoint> {
+  const outboundProxy = outboundProxyPort ? { host: '127.0.0.1', port: outboundProxyPort, transport } : undefined;
+  const e = new SipEndpoint({ transport, address: '127.0.0.1', port: 0, outboundProxy });
   await e.start();
   closers.push(() => e.close());
   return e;

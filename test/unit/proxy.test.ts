@@ -24,21 +24,21 @@ describe('lab core: stateful proxy for settings (RFC 3261 16, RFC 3325)', functi
     for (const c of closers.splice(0).reverse()) await c();
   });
 
-  async function lab(): Promise<{ client: SipEndpoint; coreEp: SipEndpoint; core: LabCore; server: SettingsServerFake }> {
-    const serverEp = await loopbackEndpoint(closers);
+  async function lab(transport: 'udp' | 'tcp' = 'udp'): Promise<{ client: SipEndpoint; coreEp: SipEndpoint; core: LabCore; server: SettingsServerFake }> {
+    const serverEp = await loopbackEndpoint(closers, undefined, transport);
     const server = settingsServer(serverEp);
-    const { client, coreEp, core } = await coreWith(`sip:127.0.0.1:${serverEp.port}`);
+    const { client, coreEp, core } = await coreWith(serverEp.contactUri(), transport);
     return { client, coreEp, core, server };
   }
 
   /** A core whose settings server is `settingsServerUri` (a port or the core itself), and a client behind it. */
-  async function coreWith(settingsServerUri: string | ((corePort: number) => string)) {
-    const coreEp = await loopbackEndpoint(closers);
+  async function coreWith(settingsServerUri: string | ((corePort: number) => string), transport: 'udp' | 'tcp' = 'udp') {
+    const coreEp = await loopbackEndpoint(closers, undefined, transport);
     const uri = typeof settingsServerUri === 'string' ? settingsServerUri : settingsServerUri(coreEp.port);
     const core = new LabCore(coreEp, { domain: 'lab.test', users: USERS, settingsServerUri: uri });
     core.start();
     closers.push(() => core.stop());
-    const client = await loopbackEndpoint(closers, coreEp.port);
+    const client = await loopbackEndpoint(closers, coreEp.port, transport);
     return { client, coreEp, core };
   }
 
@@ -55,33 +55,35 @@ describe('lab core: stateful proxy for settings (RFC 3261 16, RFC 3325)', functi
     assert.equal(got.headers['record-route'], undefined, 'PUBLISH creates no dialog: no Record-Route');
   });
 
-  it('carries a SUBSCRIBE dialog through the core: Record-Route, NOTIFY to the client, refresh to the server', async () => {
-    const { client, coreEp, server } = await lab();
-    const { sub, notifies } = aliceSettingsSubscriber(client, closers);
-    await sub.start();
-    assert.ok(['pending', 'active'].includes(sub.current.state), `subscribed (${sub.current.error ?? sub.current.state})`);
+  for (const transport of ['udp', 'tcp'] as const) {
+    it(`carries a SUBSCRIBE dialog through the core over ${transport.toUpperCase()}: Record-Route, NOTIFY to the client, refresh to the server`, async () => {
+      const { client, coreEp, server } = await lab(transport);
+      const { sub, notifies } = aliceSettingsSubscriber(client, closers);
+      await sub.start();
+      assert.ok(['pending', 'active'].includes(sub.current.state), `subscribed (${sub.current.error ?? sub.current.state})`);
 
-    const initial = await server.requests.next((r) => r.method === 'SUBSCRIBE');
-    const rr = initial.headers['record-route'];
-    assert.deepEqual(rr?.map((r) => r.uri), [`sip:127.0.0.1:${coreEp.port};lr`], "the core's Record-Route, loose");
-    assert.equal(headerText(initial, 'p-asserted-identity'), '<sip:alice@lab.test>');
+      const initial = await server.requests.next((r) => r.method === 'SUBSCRIBE');
+      const rr = initial.headers['record-route'];
+      assert.deepEqual(rr?.map((r) => r.uri), [coreEp.contactUri() + ';lr'], "the core's Record-Route, loose");
+      assert.equal(headerText(initial, 'p-asserted-identity'), '<sip:alice@lab.test>');
 
-    const dialog = await server.dialog();
-    assert.equal(await server.notify(dialog, '<poc-settings>first</poc-settings>'), 200, "the client's 200 came back to the server");
-    const n = await notifies.next();
-    assert.equal(n.body, '<poc-settings>first</poc-settings>');
-    assert.equal(n.request.message.headers.via.length, 2, 'the NOTIFY came through the core (its Via above the server one)');
-    assert.equal(n.request.message.headers.via[0]!.port, coreEp.port);
-    assert.equal(headerText(n.request.message, 'p-asserted-identity'), undefined, "the server's request passes as it is");
+      const dialog = await server.dialog();
+      assert.equal(await server.notify(dialog, '<poc-settings>first</poc-settings>'), 200, "the client's 200 came back to the server");
+      const n = await notifies.next();
+      assert.equal(n.body, '<poc-settings>first</poc-settings>');
+      assert.equal(n.request.message.headers.via.length, 2, 'the NOTIFY came through the core (its Via above the server one)');
+      assert.equal(n.request.message.headers.via[0]!.port, coreEp.port);
+      assert.equal(headerText(n.request.message, 'p-asserted-identity'), undefined, "the server's request passes as it is");
 
-    await sub.refresh();
-    const refresh = await server.requests.next((r) => r.method === 'SUBSCRIBE' && Boolean(r.headers.to.params.tag));
-    assert.equal(refresh.headers.via[0]!.port, coreEp.port, 'the refresh came through the core');
-    assert.equal(refresh.headers.via.length, 2);
-    assert.equal(refresh.headers.route, undefined, 'the core popped its own Route entry');
-    assert.equal(headerText(refresh, 'p-asserted-identity'), '<sip:alice@lab.test>');
-    assert.equal(refresh.uri, dialog.localContact, "the Request-URI is the server's contact");
-  });
+      await sub.refresh();
+      const refresh = await server.requests.next((r) => r.method === 'SUBSCRIBE' && Boolean(r.headers.to.params.tag));
+      assert.equal(refresh.headers.via[0]!.port, coreEp.port, 'the refresh came through the core');
+      assert.equal(refresh.headers.via.length, 2);
+      assert.equal(refresh.headers.route, undefined, 'the core popped its own Route entry');
+      assert.equal(headerText(refresh, 'p-asserted-identity'), '<sip:alice@lab.test>');
+      assert.equal(refresh.uri, dialog.localContact, "the Request-URI is the server's contact");
+    });
+  }
 
   it('answers 483 to a request with Max-Forwards 0 and forwards nothing', async () => {
     const { client, server } = await lab();
