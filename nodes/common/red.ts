@@ -56,6 +56,8 @@ export interface RedApi {
     getNode(id: string): unknown;
   };
   _(key: string, substitutions?: Record<string, string | number>): string;
+  /** The runtime's settings; `userDir` is where the installation keeps its files. */
+  settings?: { userDir?: string };
 }
 
 /** Reads a string property of a node definition, trimmed, with a default. */
