@@ -159,7 +159,7 @@ export = function (RED: RedApi): void {
     };
 
     if (flag(def, 'subscribeOnStart', true) && ownAor) {
-      run({ action: 'subscribe' }).catch((e: Error) => node.error(e.message));
+      run({ action: 'subscribe' }).catch((e: Error) => node.error(e.message, { topic: ownAor, payload: { event: 'terminated', aor: ownAor, error: e.message } }));
     } else showStatus();
 
     node.on('input', (msg, _send, done) => {

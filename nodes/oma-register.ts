@@ -157,7 +157,8 @@ export = function (RED: RedApi): void {
 
     if (flag(def, 'registerOnStart', true)) {
       const d = defaultRequest();
-      if (d) run({ ...d, action: 'register' }).catch((e: Error) => node.error(e.message));
+      // No input caused it: a report of the failure goes with the error, so a Catch node sees it.
+      if (d) run({ ...d, action: 'register' }).catch((e: Error) => node.error(e.message, { topic: d.identity, payload: { event: 'failed', error: e.message } }));
       else showStatus();
     } else showStatus();
 

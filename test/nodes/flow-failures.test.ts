@@ -92,6 +92,18 @@ describe('nodes: failures a flow can catch, and answers that keep the input', fu
     assert.equal(c.correlationId, 'c-1');
   });
 
+  it('a failure at start, with no input (the endpoint cannot bind), reaches a Catch node', async () => {
+    const busy = new SipEndpoint({ transport: 'udp', address: '127.0.0.1', port: await freePort() });
+    await busy.start();
+    closers.push(() => busy.close());
+    const { flow, credentials } = labFlow({ corePort: await freePort(), serverPort: await freePort(), withLabCore: false, users: [{ id: 'alice', identity: 'alice', password: 'alice-pw', enabler: 'poc' }] });
+    flow.find((n) => n.id === 'ep-client')!.port = busy.port;
+    await helper.load(nodes, withCatch(flow), credentials);
+    const c = await caught(/in use/);
+    assert.equal(c.payload.event, 'failed');
+    assert.equal(c.error.source.id, 'reg-alice');
+  });
+
   it('refuses unknown actions on register and reg event, to the Catch node', async () => {
     const { port } = await core(new Map([['alice', 'alice-pw']]));
     const { flow, credentials } = labFlow({ corePort: port, serverPort: await freePort(), withLabCore: false, users: [{ id: 'alice', identity: 'alice', password: 'alice-pw', enabler: 'poc', registerOnStart: false }] });
