@@ -9,7 +9,7 @@ import { summarize } from '../lib/sip/summary';
 import type { SubscriptionChange } from '../lib/subscription/subscriber';
 import { closeGracefully, throttled, useEndpoint } from './common/endpoint-user';
 import { translator } from './common/i18n';
-import { compact, flag, integer, text, type NodeDef, type NodeMessage, type RedApi, type RedNode } from './common/red';
+import { answerTo, compact, flag, integer, text, type NodeDef, type NodeMessage, type RedApi, type RedNode } from './common/red';
 import { failed, idle, short, up, working } from './common/status';
 import { userConfig } from './common/user-link';
 
@@ -22,6 +22,8 @@ interface Command {
 }
 
 /** Third-party register and register outputs say what happened to a user; map that to what to do. */
+const WORDS: Record<string, Action> = { subscribe: 'subscribe', unsubscribe: 'unsubscribe', refresh: 'refresh' };
+
 const EVENT_ACTIONS: Record<string, Action> = {
   registered: 'subscribe',
   refreshed: 'subscribe',
@@ -77,8 +79,18 @@ export = function (RED: RedApi): void {
       }
       const c = pool.counts();
       const summary = t('oma-reg-event.status.many', { active: c.active ?? 0, pending: (c.pending ?? 0) + (c.subscribing ?? 0), terminated: c.terminated ?? 0 });
+      // Every subscription ended in failure (a core that challenges us, say): red, with the reason.
+      const errors = pool.list().map((sub) => sub.subscriber.current.error);
+      if (c.terminated === pool.size && errors.every((e) => e)) return node.status(failed(short(`${summary}: ${errors.at(-1)}`)));
       node.status((c.active ?? 0) > 0 ? up(summary) : working(summary));
     };
+
+    /** A failure in words, with what to do when the core wants credentials the node has not got. */
+    const explain = (error: string): string =>
+      /^40[17]\b/.test(error) && !user?.password ? `${error}: ${t('oma-reg-event.errors.needs-credentials')}` : error;
+
+    // An input that started or ended a subscription is answered by the report of that outcome.
+    const waiting = new Map<string, NodeMessage>();
 
     const status = throttled(showStatus, 200, () => pool.size <= 1);
 
@@ -99,12 +111,13 @@ export = function (RED: RedApi): void {
       });
     });
     const problem = (kind: 'invalid' | 'resync') => (aor: string, p: RegProblem) => {
-      if (kind === 'invalid') node.error(t('oma-reg-event.errors.invalid', { aor, error: p.error }));
-      node.send({
+      const out: NodeMessage = {
         topic: aor,
         payload: compact({ event: kind, aor, error: p.error, subscription: p.notify.state }),
         sip: summarize(p.notify.request.message, 'in', p.notify.request.wire),
-      });
+      };
+      if (kind === 'invalid') node.error(t('oma-reg-event.errors.invalid', { aor, error: p.error }), out);
+      node.send(out);
     };
     pool.on('invalid', problem('invalid'));
     pool.on('resync', problem('resync'));
@@ -112,43 +125,56 @@ export = function (RED: RedApi): void {
       status.now();
       if (c.state === c.previous && !c.error) return;
       if (c.state !== 'terminated' && c.state !== 'active' && !c.error) return;
-      if (c.error) node.error(t('oma-reg-event.errors.failed', { aor, error: c.error }));
       const last = c.exchanges.at(-1);
-      node.send({
+      const input = waiting.get(aor);
+      waiting.delete(aor);
+      const error = c.error ? explain(c.error) : undefined;
+      const out = answerTo(input, {
         topic: aor,
-        payload: compact({ event: c.state === 'terminated' ? 'terminated' : 'subscribed', aor, subscription: c.state, reason: c.reason, error: c.error }),
+        payload: compact({ event: c.state === 'terminated' ? 'terminated' : 'subscribed', aor, subscription: c.state, reason: c.reason, error }),
         sip: last ? summarize(last.response, 'in', last.responseWire) : undefined,
       });
+      if (error) node.error(t('oma-reg-event.errors.failed', { aor, error }), out);
+      node.send(out);
     });
 
     endpoint.attach();
 
-    const run = async (cmd: Command): Promise<void> => {
+    const run = async (cmd: Command, input?: NodeMessage): Promise<void> => {
       await config.ready();
       const aor = cmd.aor ?? ownAor;
       if (!aor) throw new Error(t('oma-reg-event.errors.no-aor'));
       if (cmd.action === 'unsubscribe') {
+        const sub = pool.get(aor);
+        if (sub && input) waiting.set(sub.aor, input);
         await pool.unsubscribe(aor);
         showStatus();
         return;
       }
       const got = pool.ensure({ aor, routeSet: cmd.routeSet });
       if ('error' in got) throw new Error(got.error);
+      if (got.created && input) waiting.set(got.sub.aor, input);
       if (cmd.action === 'refresh' && !got.created) await got.sub.subscriber.refresh();
       showStatus();
     };
 
     if (flag(def, 'subscribeOnStart', true) && ownAor) {
-      run({ action: 'subscribe' }).catch((e: Error) => node.error(e.message));
+      run({ action: 'subscribe' }).catch((e: Error) => node.error(e.message, { topic: ownAor, payload: { event: 'terminated', aor: ownAor, error: e.message } }));
     } else showStatus();
 
     node.on('input', (msg, _send, done) => {
-      const cmd = commandOf(msg);
+      let cmd: Command | undefined;
+      try {
+        cmd = commandOf(msg);
+      } catch (e) {
+        done(e as Error);
+        return;
+      }
       if (!cmd) {
         done();
         return; // e.g. a failed registration: nothing to do
       }
-      run(cmd).then(() => done(), (e: Error) => done(e));
+      run(cmd, msg).then(() => done(), (e: Error) => done(e));
     });
 
     closeGracefully(
@@ -158,6 +184,7 @@ export = function (RED: RedApi): void {
       () => {
         status.cancel();
         pool.stopAll();
+        waiting.clear();
       },
     );
   });
@@ -171,21 +198,22 @@ export = function (RED: RedApi): void {
 function commandOf(msg: NodeMessage): Command | undefined {
   const p = msg.payload;
   if (typeof p === 'string') {
-    const w = p.trim().toLowerCase();
-    const action: Action = w === 'unsubscribe' ? 'unsubscribe' : w === 'refresh' ? 'refresh' : 'subscribe';
-    return { action, aor: typeof msg.topic === 'string' && /^(sips?:)?[^@\s]+@/.test(msg.topic) ? msg.topic : undefined };
+    return { action: actionOf(p), aor: typeof msg.topic === 'string' && /^(sips?:)?[^@\s]+@/.test(msg.topic) ? msg.topic : undefined };
   }
   if (!p || typeof p !== 'object' || Array.isArray(p)) return { action: 'subscribe' };
   const o = p as Record<string, unknown>;
   const aor = [o.aor, o.user, o.identity].find((v): v is string => typeof v === 'string' && v.trim() !== '');
   const routeSet = Array.isArray(o.serviceRoute) ? o.serviceRoute.filter((r): r is string => typeof r === 'string') : undefined;
-  if (typeof o.action === 'string') {
-    const w = o.action.toLowerCase();
-    return { action: w === 'unsubscribe' ? 'unsubscribe' : w === 'refresh' ? 'refresh' : 'subscribe', aor, routeSet };
-  }
+  if (typeof o.action === 'string') return { action: actionOf(o.action), aor, routeSet };
   if (typeof o.event === 'string') {
     const action = EVENT_ACTIONS[o.event];
     return action ? { action, aor, routeSet } : undefined;
   }
   return { action: 'subscribe', aor, routeSet };
+}
+
+function actionOf(word: string): Action {
+  const action = WORDS[word.trim().toLowerCase()];
+  if (!action) throw new Error(`unknown action "${word}": use subscribe, unsubscribe or refresh`);
+  return action;
 }

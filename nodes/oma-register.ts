@@ -1,11 +1,12 @@
 // Client node: REGISTER, re-REGISTER and de-REGISTER for one or many users.
 import { DEFAULT_RELEASE } from '../lib/registration/enablers';
-import type { RegistrationChange } from '../lib/registration/registration';
+import type { Registration, RegistrationChange } from '../lib/registration/registration';
 import { RegistrationPool, type IdentityRequest } from '../lib/registration/registration-pool';
 import { closeGracefully, throttled, useEndpoint } from './common/endpoint-user';
 import { eventOf, registrationMessage } from './common/registration-output';
 import { translator } from './common/i18n';
-import { flag, integer, text, type NodeDef, type NodeMessage, type RedApi, type RedNode } from './common/red';
+import { answerTo, flag, integer, text, type NodeDef, type NodeMessage, type RedApi, type RedNode } from './common/red';
+import { bindingGone } from './common/reg-event-follow';
 import { failed, idle, short, up, working } from './common/status';
 import { userConfig } from './common/user-link';
 
@@ -15,8 +16,14 @@ interface Command extends IdentityRequest {
   action: Action;
 }
 
+/** A reg event node's output: register again when it says our binding is gone. */
+interface Follow {
+  follow: Record<string, unknown>;
+}
+
 const ACTIONS: Record<string, Action> = {
   register: 'register',
+  reregister: 'register',
   refresh: 'refresh',
   deregister: 'deregister',
   unregister: 'deregister',
@@ -50,6 +57,8 @@ export = function (RED: RedApi): void {
       releaseContactUser: (u) => config.releaseContactUser(u),
     });
     const lastError = new Map<string, string>();
+    // Inputs waiting for the outcome they asked for, per AOR: that outcome is sent as the input message.
+    const waiting = new Map<string, NodeMessage[]>();
 
     const showStatus = (): void => {
       if (endpoint.showTrouble()) return;
@@ -86,12 +95,15 @@ export = function (RED: RedApi): void {
       status.now();
       const event = eventOf(c);
       if (!event) return;
+      const input = waiting.get(aor)?.shift();
+      const out = answerTo(input, registrationMessage(c, event, enablerOptions.enabler));
       if (event === 'failed') {
         const err = c.info.error ?? 'failed';
-        if (lastError.get(aor) !== err) node.error(t('oma-register.errors.failed', { aor, error: err }));
+        // Retries that fail the same way are reported once; an answer to an input always.
+        if (input || lastError.get(aor) !== err) node.error(t('oma-register.errors.failed', { aor, error: err }), out);
         lastError.set(aor, err);
       } else lastError.delete(aor);
-      node.send(registrationMessage(c, event, enablerOptions.enabler));
+      node.send(out);
     });
 
     endpoint.attach();
@@ -101,11 +113,7 @@ export = function (RED: RedApi): void {
         ? { identity: user.identity, username: user.authUser || undefined, password: user.password, displayName: user.displayName || undefined }
         : undefined;
 
-    const run = async (cmd: Command): Promise<void> => {
-      await config.ready();
-      const got = pool.ensure(cmd);
-      if ('error' in got) throw new Error(got.error);
-      const reg = got.registration;
+    const act = (cmd: Command, reg: Registration): Promise<void> => {
       switch (cmd.action) {
         case 'register':
         case 'refresh':
@@ -117,21 +125,53 @@ export = function (RED: RedApi): void {
       }
     };
 
+    /** Runs a command; the settled outcome is sent as `input` when there is one. */
+    const run = async (cmd: Command | Follow, input?: NodeMessage): Promise<void> => {
+      await config.ready();
+      let aor: string;
+      let work: () => Promise<void>;
+      if ('follow' in cmd) {
+        const target = typeof cmd.follow.aor === 'string' ? pool.get(cmd.follow.aor) : undefined;
+        const state = target?.current.state;
+        // Only a binding we hold can vanish; after our own de-REGISTER the reg event says so too.
+        if (!target || !bindingGone(cmd.follow, target.current.contact)) return;
+        if (state !== 'registered' && state !== 'refreshing' && state !== 'core-only') return;
+        aor = target.current.aor;
+        // 3GPP TS 24.229 5.1.1.5: the core dropped the binding, so register it again.
+        work = () => (state === 'core-only' ? target.deregister('service') : target.register());
+      } else {
+        const got = pool.ensure(cmd);
+        if ('error' in got) throw new Error(got.error);
+        aor = got.aor;
+        work = () => act(cmd, got.registration);
+      }
+      if (input) waiting.set(aor, [...(waiting.get(aor) ?? []), input]);
+      try {
+        await work();
+      } finally {
+        const left = waiting.get(aor)?.filter((m) => m !== input) ?? [];
+        if (left.length) waiting.set(aor, left);
+        else waiting.delete(aor);
+      }
+    };
+
     if (flag(def, 'registerOnStart', true)) {
       const d = defaultRequest();
-      if (d) run({ ...d, action: 'register' }).catch((e: Error) => node.error(e.message));
+      // No input caused it: a report of the failure goes with the error, so a Catch node sees it.
+      if (d) run({ ...d, action: 'register' }).catch((e: Error) => node.error(e.message, { topic: d.identity, payload: { event: 'failed', error: e.message } }));
       else showStatus();
     } else showStatus();
 
     node.on('input', (msg, _send, done) => {
-      let cmd: Command;
+      let cmd: Command | Follow | undefined;
       try {
         cmd = commandOf(msg, defaultRequest(), expires);
       } catch (e) {
         done(e as Error);
         return;
       }
-      run(cmd).then(() => done(), (e: Error) => done(e));
+      if (!cmd) return done(); // another node's report with nothing to do here
+      run(cmd, msg).then(() => done(), (e: Error) => done(e));
     });
 
     const deregisterOnClose = flag(def, 'deregisterOnClose', true);
@@ -147,13 +187,18 @@ export = function (RED: RedApi): void {
   });
 };
 
-/** Reads what to do from a message: `payload` is an action word, or an object with action and identity. */
-function commandOf(msg: NodeMessage, fallback: IdentityRequest | undefined, expires: number): Command {
+/**
+ * Reads what to do from a message: `payload` is an action word, or an object
+ * with action and identity, or a reg event node's output (followed: a binding
+ * it reports gone is registered again); other nodes' reports ask for nothing.
+ */
+function commandOf(msg: NodeMessage, fallback: IdentityRequest | undefined, expires: number): Command | Follow | undefined {
   const p = msg.payload;
   const obj = p && typeof p === 'object' && !Array.isArray(p) ? (p as Record<string, unknown>) : {};
+  if (typeof obj.action !== 'string' && typeof obj.event === 'string') return obj.event === 'update' ? { follow: obj } : undefined;
   const word = typeof p === 'string' ? p : typeof obj.action === 'string' ? obj.action : 'register';
   const action = ACTIONS[word.trim().toLowerCase()];
-  if (!action) throw new Error(`unknown action "${word}": use register, refresh, deregister or deregister-service`);
+  if (!action) throw new Error(`unknown action "${word}": use register, reregister, refresh, deregister or deregister-service`);
   const str = (k: string) => (typeof obj[k] === 'string' && (obj[k] as string).trim() ? (obj[k] as string).trim() : undefined);
   const identity = str('identity') ?? (typeof msg.identity === 'string' ? msg.identity : undefined);
   if (!identity && !fallback) throw new Error('no identity: choose a user in the node or send msg.payload.identity');

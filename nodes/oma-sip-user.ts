@@ -1,17 +1,10 @@
 // Config node: one user identity with its credentials and enabler.
-import { createHash } from 'node:crypto';
 import { CPM_MODES, ENABLERS, parseFeatureTags, type CpmMode, type Enabler } from '../lib/registration/enablers';
 import type { Params } from '../lib/sip/message';
 import type { UserConfig } from './common/user-link';
 import { translator } from './common/i18n';
+import { installationId, instanceUuid } from './common/installation-id';
 import { text, type NodeDef, type RedApi, type RedNode } from './common/red';
-
-/** A UUID derived from the config node's id, so a CPM client keeps its instance across restarts. */
-function stableInstanceId(seed: string): string {
-  const h = createHash('sha1').update('oma-sip-user:' + seed).digest('hex');
-  // RFC 4122 version 5 layout (name-based, SHA-1).
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${((parseInt(h[16]!, 16) & 3) | 8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`;
-}
 
 export = function (RED: RedApi): void {
   RED.nodes.registerType(
@@ -37,7 +30,7 @@ export = function (RED: RedApi): void {
         displayName: text(def, 'displayName'),
         enabler,
         release: text(def, 'release'),
-        instanceId: text(def, 'instanceId') || stableInstanceId(def.id),
+        instanceId: text(def, 'instanceId') || instanceUuid(installationId(RED.settings?.userDir), def.id),
         cpmModes: modes.length ? modes : [...CPM_MODES],
         extraTags,
       };

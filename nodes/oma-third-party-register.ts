@@ -2,7 +2,7 @@
 import { ThirdPartyRegisterServer, type ThirdPartyEvent } from '../lib/server/third-party-register';
 import type { IncomingRequest } from '../lib/sip/endpoint';
 import { summarize } from '../lib/sip/summary';
-import { useEndpoint } from './common/endpoint-user';
+import { afterGoodbyes, useEndpoint } from './common/endpoint-user';
 import { translator } from './common/i18n';
 import { compact, type NodeDef, type RedApi, type RedNode } from './common/red';
 import { idle, up } from './common/status';
@@ -21,22 +21,30 @@ export = function (RED: RedApi): void {
     const endpoint = useEndpoint(RED, node, def, t, showStatus);
     if (!endpoint) return;
 
+    let closing = false;
+    let lastRegisterAt = 0;
     server.on('event', (e: ThirdPartyEvent, req: IncomingRequest | undefined) => {
+      if (closing) return; // the flow is being torn down: answer, report nothing
       showStatus();
       node.send({ topic: e.user, payload: compact({ ...e }), sip: req ? summarize(req.message, 'in', req.wire) : undefined });
     });
     const removeHandler = endpoint.config.endpoint.addHandler((req) => {
       if (req.message.method !== 'REGISTER') return false;
+      lastRegisterAt = Date.now();
       server.handle(req);
       return true;
     });
     endpoint.attach();
 
+    // Clients closing with us de-register now; keep answering the core's third-party REGISTERs until they are done.
     node.on('close', (_removed, done) => {
-      removeHandler();
-      server.close();
-      endpoint.detach();
-      done();
+      closing = true;
+      void afterGoodbyes(() => lastRegisterAt).then(() => {
+        removeHandler();
+        server.close();
+        endpoint.detach();
+        done();
+      });
     });
   });
 };

@@ -37,6 +37,10 @@ export async function requestWithAuth(o: AuthLoopOptions): Promise<AuthLoopResul
   const maxRounds = o.maxRounds ?? 5;
   for (let round = 1; ; round++) {
     const req = o.build();
+    // A refresh or de-REGISTER signs with the nonce the core gave last time and
+    // the next nonce count (RFC 7616 3.4), saving the 401 round trip until the
+    // core says the nonce is stale; a challenge to these is answered as usual.
+    if (round === 1) sign(o.digest, req, credentials);
     Object.assign(req.headers, credentials);
     const result = await o.ua.request(req);
     const res = result.response;
@@ -62,13 +66,22 @@ export async function requestWithAuth(o: AuthLoopOptions): Promise<AuthLoopResul
     }
     if (o.retryOn?.(res)) {
       // The nonce is still good: sign the new request with the next nonce count.
-      for (const kind of ['www', 'proxy'] as const) {
-        const again = o.digest?.reuse(kind, { method: req.method, uri: req.uri, body: req.content });
-        if (again) credentials[again.header] = again.authorizations.map((a) => ({ ...a.split }));
-      }
+      sign(o.digest, req, credentials);
       fresh = new Set();
       continue;
     }
     return { result, exchanges };
+  }
+}
+
+/**
+ * Puts credentials for the remembered nonces into `credentials`, for the
+ * request about to be sent. The body is hashed only for auth-int, so the
+ * request signed here and the one sent agree as long as method, URI and body do.
+ */
+function sign(digest: DigestClient | undefined, req: SipRequest, credentials: Record<string, Record<string, string>[]>): void {
+  for (const kind of ['www', 'proxy'] as const) {
+    const again = digest?.reuse(kind, { method: req.method, uri: req.uri, body: req.content });
+    if (again) credentials[again.header] = again.authorizations.map((a) => ({ ...a.split }));
   }
 }

@@ -60,10 +60,12 @@ export class RegSubscription extends EventEmitter {
   }
 
   private onNotify(n: NotifyEvent): void {
-    if (n.first) this.view.reset();
+    if (n.first) this.view.restart();
     if (isEmptyBody(n.body)) {
-      // Kamailio answers a subscription to a user who never registered with an empty NOTIFY.
-      this.emit('update', { aor: this.aor, notify: n, changes: [], snapshot: this.view.snapshot() } satisfies RegUpdate);
+      // Kamailio answers a subscription to a user without bindings with an empty NOTIFY;
+      // as the first of a subscription it is full state: what we held is gone.
+      const changes = n.first ? this.view.applyEmpty() : [];
+      this.emit('update', { aor: this.aor, notify: n, changes, snapshot: this.view.snapshot() } satisfies RegUpdate);
       return;
     }
     const type = (n.contentType ?? '').split(';')[0]!.trim().toLowerCase();

@@ -144,10 +144,32 @@ export class ReginfoView {
     return { version: this.version, registrations };
   }
 
-  /** Forget everything, e.g. when a new subscription starts. */
+  /** Forget everything. */
   reset(): void {
     this.registrations = new Map();
     this.version = undefined;
+  }
+
+  /**
+   * A new subscription starts (the notifier forgot the old one, say after a
+   * restart): its first document must be full, and is diffed against what is
+   * held, so bindings the notifier lost with its restart are reported gone.
+   */
+  restart(): void {
+    this.version = undefined;
+  }
+
+  /**
+   * Full state with nothing registered (an empty first NOTIFY, which is how
+   * Kamailio describes a user without bindings): every held binding is gone.
+   */
+  applyEmpty(): ReginfoChange[] {
+    const now = this.now();
+    const changes: ReginfoChange[] = [];
+    for (const before of this.registrations.values()) changes.push(...registrationGone(before, now));
+    this.registrations = new Map();
+    this.version = undefined;
+    return changes;
   }
 
   private applyFull(doc: ReginfoDocument): ApplyResult {

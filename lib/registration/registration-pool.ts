@@ -1,6 +1,7 @@
 // The registrations of one register node: one per public identity, so a flow
 // can register a list of users through a single node. Each identity keeps its
-// own binding (Call-ID, CSeq, timers); a changed password starts afresh.
+// own binding (Call-ID, CSeq, timers); a changed password or expiry is used
+// by the next REGISTER of that same binding.
 import { EventEmitter } from 'node:events';
 import { normaliseIdentity, parseUri } from '../sip/uri';
 import type { UserAgent } from '../sip/user-agent';
@@ -56,10 +57,13 @@ export class RegistrationPool extends EventEmitter {
     const username = req.username || uri.user;
     const password = req.password ?? '';
     const existing = this.entries.get(aor);
-    if (existing && existing.password === password && existing.username === username) {
+    if (existing) {
+      // Same binding, new expiry or credentials: the next REGISTER carries them.
+      existing.registration.reconfigure({ expires: req.expires, username, password });
+      existing.username = username;
+      existing.password = password;
       return { aor, registration: existing.registration };
     }
-    if (existing) this.drop(aor, existing);
     let profile = this.profile;
     if (!profile) {
       try {

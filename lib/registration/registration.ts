@@ -80,7 +80,7 @@ export class Registration extends EventEmitter {
   private readonly callId: string;
   private readonly fromTag: string;
   private cseq = 0;
-  private readonly digest: DigestClient;
+  private digest: DigestClient;
   private readonly scheduler: Scheduler;
   private timer: unknown;
   private goal: Goal | undefined;
@@ -91,7 +91,7 @@ export class Registration extends EventEmitter {
 
   constructor(
     private readonly ua: UserAgent,
-    private readonly options: RegistrationOptions,
+    private options: RegistrationOptions,
   ) {
     super();
     this.scheduler = options.scheduler ?? realScheduler;
@@ -113,6 +113,21 @@ export class Registration extends EventEmitter {
 
   get current(): RegistrationInfo {
     return { ...this.info };
+  }
+
+  /**
+   * A new expiry or new credentials for the next REGISTER. The binding (Call-ID,
+   * Contact) stays, so a changed password re-registers that same binding with
+   * the new credentials, replacing it in place at the core: a password usually
+   * changes because the core's did, and then the old one could not de-register.
+   */
+  reconfigure(c: { expires?: number; username?: string; password?: string }): void {
+    if (c.expires !== undefined) this.options = { ...this.options, expires: c.expires };
+    const username = c.username ?? this.options.username;
+    const password = c.password ?? this.options.password;
+    if (username === this.options.username && password === this.options.password) return;
+    this.options = { ...this.options, username, password };
+    this.digest = new DigestClient({ username, password });
   }
 
   /** Registers (or re-registers) with the service feature tags. */

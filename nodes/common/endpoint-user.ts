@@ -84,7 +84,38 @@ export function closeGracefully(node: RedNode, endpoint: EndpointUse, goodbye: (
       endpoint.detach();
       done();
     };
-    if (endpoint.config.state.kind === 'listening') goodbye().then(finish, finish);
-    else finish();
+    if (endpoint.config.state.kind === 'listening') {
+      const saying = goodbye();
+      goodbyes.add(saying);
+      lastGoodbyeAt = Date.now();
+      const end = (): void => {
+        goodbyes.delete(saying);
+        lastGoodbyeAt = Date.now();
+        finish();
+      };
+      saying.then(end, end);
+    } else finish();
   });
+}
+
+// Goodbyes on the wire in this runtime now. Node-RED closes every node at
+// once on redeploy, so a server must keep answering while clients de-register:
+// the core tells it of each by a third-party REGISTER.
+const goodbyes = new Set<Promise<void>>();
+let lastGoodbyeAt = 0;
+
+/**
+ * Resolves once no goodbye is in progress and neither a goodbye nor the
+ * caller's own traffic (`lastActivity`, ms) happened for `quietMs`: what the
+ * core sends after a goodbye has arrived by then. At the latest after `maxMs`.
+ */
+export async function afterGoodbyes(lastActivity: () => number, quietMs = 500, maxMs = 4500): Promise<void> {
+  const deadline = Date.now() + maxMs;
+  // A tick first: the other nodes' close handlers run in the same loop as ours.
+  await new Promise((r) => setTimeout(r, 20));
+  while (Date.now() < deadline) {
+    const quietSince = Math.max(lastGoodbyeAt, lastActivity());
+    if (goodbyes.size === 0 && Date.now() - quietSince >= quietMs) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }

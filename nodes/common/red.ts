@@ -56,6 +56,8 @@ export interface RedApi {
     getNode(id: string): unknown;
   };
   _(key: string, substitutions?: Record<string, string | number>): string;
+  /** The runtime's settings; `userDir` is where the installation keeps its files. */
+  settings?: { userDir?: string };
 }
 
 /** Reads a string property of a node definition, trimmed, with a default. */
@@ -81,4 +83,14 @@ export function compact<T extends Record<string, unknown>>(o: T): Partial<T> {
   const out: Partial<T> = {};
   for (const k of Object.keys(o) as (keyof T)[]) if (o[k] !== undefined) out[k] = o[k];
   return out;
+}
+
+/**
+ * The message that answers `input`: the input with the output's fields, so
+ * properties a flow set (a correlation id, `msg.topic`) come back with the
+ * answer; without an input, the output as it is.
+ */
+export function answerTo(input: NodeMessage | undefined, out: NodeMessage): NodeMessage {
+  if (!input) return out;
+  return { ...input, ...out, topic: input.topic ?? out.topic };
 }

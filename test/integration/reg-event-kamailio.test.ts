@@ -129,6 +129,38 @@ describe('integration: reg event against a real Kamailio', function () {
     assert.equal(c.inferred, true, 'Kamailio leaves the contact out; the node infers it');
   });
 
+  it('a restarted Kamailio forgets the binding; the client\'s own reg event says so and the client registers again within about a minute', async function () {
+    this.timeout(120000);
+    const serverPort = await freePort();
+    kamailio = await startKamailio({ appServer: { host: '127.0.0.1', port: serverPort } });
+    const port = kamailio.port;
+    const { flow, credentials } = labFlow({ corePort: port, serverPort, withLabCore: false, users: [USERS[0]!] });
+    // As in the reg event example 01: register -> reg event -> back to register, with a 60 s reg event expiry.
+    (flow.find((n) => n.id === 'reg-alice')!.wires as string[][])[0]!.push('re');
+    flow.push(
+      { id: 're', type: 'oma-reg-event', endpoint: 'ep-client', user: 'user-alice', expires: 60, subscribeOnStart: false, wires: [['re-out', 'reg-alice']] },
+      { id: 're-out', type: 'collect' },
+    );
+    await helper.load(allNodes, flow, credentials);
+    const out = collected('re-out');
+    const regOut = collected('out-alice');
+    const first = await regOut.event('registered');
+    await out.next((m) => m.payload.event === 'update' && activeContacts(m).length === 1);
+
+    await kamailio.stop();
+    kamailio = await startKamailio({ port, appServer: { host: '127.0.0.1', port: serverPort } });
+
+    const lost = await out.next(
+      (m) => m.payload.event === 'update' && m.payload.changes.some((c: any) => c.kind === 'contact' && c.state === 'terminated' && c.uri === first.payload.contact),
+      75000, // the subscription's refresh at half of 60 s finds the restarted core
+      'the reg event reporting the lost binding',
+    );
+    assert.ok(lost.payload.changes.some((c: any) => c.inferred === true));
+    const back = await regOut.next((m) => m.payload.event === 'registered' || m.payload.event === 'refreshed', 20000, 'registered again');
+    assert.ok(back.payload.bindings.includes(first.payload.contact), 'Kamailio lists our Contact again');
+    await out.next((m) => m.payload.event === 'update' && activeContacts(m).includes(first.payload.contact), 20000, 'the reg event shows the binding again');
+  });
+
   it('un-subscribes on input, and Kamailio ends the subscription', async () => {
     const { out } = await setup({ users: [USERS[0]!], clientWatch: 'alice' });
     await out.next((m) => m.payload.event === 'update' && activeContacts(m).length === 1);

@@ -82,6 +82,9 @@ describe('integration: registration against a real Kamailio', function () {
     assert.equal(refreshed.payload.expires, 10);
     assert.equal(refreshed.sip.callId, first.sip.callId, 'same Call-ID');
     assert.ok(refreshed.sip.cseq > first.sip.cseq, 'higher CSeq');
+    // The refresh signs with the last nonce and nc=2, and Kamailio accepts it without a new challenge.
+    assert.deepEqual(refreshed.sip.exchange.map((x: any) => x.status ?? x.method), ['REGISTER', 200]);
+    assert.match(refreshed.sip.exchange[0].headers.authorization, /nc=00000002/);
     await collected('tpr-out').event('refreshed', 3000);
   });
 

@@ -340,6 +340,37 @@ describe('reg event subscription (RFC 3680 / RFC 6665)', function () {
       assert.ok(times[1]! - times[0]! >= 950, `waited ${times[1]! - times[0]!} ms`);
     });
 
+    for (const [what, body] of [
+      ['full state without the contact', () => writeReginfo({ version: 0, state: 'full', registrations: [] })],
+      ['an empty NOTIFY (Kamailio)', () => ''],
+    ] as const) {
+      it(`reports the binding a restarted notifier forgot, when its new subscription starts with ${what}`, async () => {
+        let subscribes = 0;
+        let dialog: Dialog | undefined;
+        const n = await notifier({
+          onSubscribe(req, send) {
+            subscribes++;
+            req.respond(200, { headers: { expires: '600' } });
+            dialog = dialogAsUas(req.message, req.toTag)!;
+            void send(dialog, 'active;expires=600', subscribes === 1 ? doc(0, 'full', ['sip:carol@10.0.0.1']) : body());
+          },
+        });
+        const c = await client(n.ep);
+        await c.sub.start();
+        const first = await c.updates.next();
+        assert.equal(first.snapshot.registrations[0]!.contacts[0]!.state, 'active');
+        // The notifier restarts: it knows the dialog no more, so the refresh gets 481 and a new SUBSCRIBE goes out.
+        n.ep.dialogs.register(dialog!.callId, dialog!.localTag, (req) => req.respond(481));
+        await c.sub.subscriber.refresh();
+        const after = await c.updates.next();
+        assert.equal(subscribes, 2, 'a new subscription');
+        const gone = after.changes.filter((x) => x.kind === 'contact');
+        assert.deepEqual(gone.map((x) => [x.uri, x.state, x.event, x.kind === 'contact' && x.inferred]), [['sip:carol@10.0.0.1', 'terminated', 'unregistered', true]]);
+        assert.ok(after.changes.some((x) => x.kind === 'registration' && x.event === 'unregistered'));
+        assert.equal(after.snapshot.registrations.flatMap((r) => r.contacts).filter((x) => x.state === 'active').length, 0);
+      });
+    }
+
     it('sends Event, Accept and Expires in SUBSCRIBE', async () => {
       let seen: IncomingRequest | undefined;
       const n = await notifier({
