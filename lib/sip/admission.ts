@@ -18,7 +18,7 @@ export interface AdmissionLimits {
 
 export const DEFAULT_ADMISSION: AdmissionLimits = {
   maxServerTransactions: 50_000,
-  maxBufferedBytes: 32 * 1024 * 1024,
+  maxBufferedBytes: 16 * 1024 * 1024,
   retryAfterSeconds: 5,
 };
 
@@ -27,6 +27,8 @@ export class Admission {
   readonly budget: InputBudget;
   /** Requests shed since start. */
   shed = 0;
+  /** TCP connections closed since start because their partial messages did not fit. */
+  shedConnections = 0;
 
   constructor(limits: Partial<AdmissionLimits> = {}) {
     this.limits = { ...DEFAULT_ADMISSION, ...stripUndefined(limits) };

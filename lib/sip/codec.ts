@@ -9,12 +9,13 @@ import type { SipMessage } from './message';
 import { nameAddrValues, rawHeaderValues, viaValues } from './raw-headers';
 import { serializeHead } from './serialize';
 
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 // eslint-disable-next-line no-control-regex
 const ASCII = /^[\x00-\x7f]*$/;
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
 export function latin1ToUtf8(s: string): string {
-  return Buffer.from(s, 'latin1').toString('utf8');
+  // ASCII reads the same either way: no second copy of a large body.
+  return ASCII.test(s) ? s : Buffer.from(s, 'latin1').toString('utf8');
 }
 
 export function utf8ToLatin1(s: string): string {
@@ -28,7 +29,10 @@ export function utf8ToLatin1(s: string): string {
  * so nothing the sender wrote is lost.
  */
 function headToText(head: string): string {
-  if (ASCII.test(head)) return head;
+  // A copy, not a slice: V8 keeps the whole string a slice was cut from, and
+  // header values (Route sets, tags, the branch in transaction keys) outlive
+  // the request; a slice would keep its whole datagram alive with them.
+  if (ASCII.test(head)) return Buffer.from(head, 'latin1').toString('latin1');
   try {
     return strictUtf8.decode(Buffer.from(head, 'latin1'));
   } catch {

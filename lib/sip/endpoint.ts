@@ -41,7 +41,7 @@ export interface EndpointOptions {
   maxHeaderBytes?: number;
   /** Server transactions alive at once; above it requests get 503 + Retry-After. Default 50,000. */
   maxServerTransactions?: number;
-  /** Bytes held for unanswered requests and partial TCP messages together; above it load is shed. Default 32 MiB. */
+  /** Bytes held for unanswered requests and partial TCP messages together; above it load is shed. Default 16 MiB. */
   maxBufferedBytes?: number;
   /** A TCP connection that stalls in the middle of a message is closed after this. Default 10 s. */
   partialMessageTimeoutMs?: number;
@@ -125,6 +125,7 @@ export class SipEndpoint extends EventEmitter {
     });
     this.transport.on('frame', (f: InboundFrame) => this.onFrame(f));
     this.transport.on('send-error', (peer: Peer, err: Error) => this.onSendError(peer, err));
+    this.transport.on('shed', () => this.admission.shedConnections++);
     this.transport.on('refused', (peer: Peer, head: string, status: number, reason: string) =>
       this.answerMalformed(head + '\r\n', peer, status, reason),
     );
@@ -159,8 +160,9 @@ export class SipEndpoint extends EventEmitter {
   }
 
   /** What incoming traffic holds now, against the limits in EndpointOptions. */
-  get inputLoad(): { serverTransactions: number; bufferedBytes: number; shed: number } {
-    return { serverTransactions: this.servers.size, bufferedBytes: this.admission.budget.bytes, shed: this.admission.shed };
+  get inputLoad(): { serverTransactions: number; bufferedBytes: number; shed: number; shedConnections: number } {
+    const a = this.admission;
+    return { serverTransactions: this.servers.size, bufferedBytes: a.budget.bytes, shed: a.shed, shedConnections: a.shedConnections };
   }
 
   /** `host:port` of this endpoint, bracketing IPv6. */

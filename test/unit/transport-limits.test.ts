@@ -3,6 +3,8 @@
 // responses, and the caps that keep a flood from growing the process.
 import assert from 'node:assert/strict';
 import * as net from 'node:net';
+import * as v8 from 'node:v8';
+import * as vm from 'node:vm';
 import { SipEndpoint, type IncomingRequest } from '../../lib/sip/endpoint';
 import type { SipRequest } from '../../lib/sip/message';
 import { ServerTransaction } from '../../lib/sip/transaction';
@@ -139,6 +141,7 @@ describe('SIP endpoint limits and strict framing', () => {
       await until(() => b.inputLoad.bufferedBytes >= 40_000, 'the first partial message to be held');
       const second = await tcpUntilClosed(b.port, head + 'y'.repeat(40_000));
       assert.ok(second.closedByPeer, 'the second connection was shed');
+      assert.equal(b.inputLoad.shedConnections, 1);
       assert.ok(!first.destroyed && first.readyState === 'open', 'the first one is still served');
       assert.ok(b.inputLoad.bufferedBytes <= 60_000);
       first.destroy();
@@ -168,6 +171,26 @@ describe('SIP endpoint limits and strict framing', () => {
       assert.equal(sent[1], sent[0]);
       st.terminate();
       assert.equal(finals, 1, 'released once');
+    });
+
+    it('answered transactions do not keep their datagrams alive (no header value is a slice of the wire)', async () => {
+      const gc = collector();
+      const b = await started();
+      const seen = answering(b);
+      const p = await udpPeer();
+      const body = 'q'.repeat(60_000);
+      gc();
+      const before = process.memoryUsage().heapUsed;
+      for (let i = 0; i < 200; i++) {
+        const reply = await p.exchange(b.port, rawRequest('MESSAGE', b.port, { callId: `keep-${i}`, extra: `Content-Length: ${body.length}\r\n\r\n${body}` }));
+        assert.match(reply ?? '', /^SIP\/2\.0 200 /);
+      }
+      seen.length = 0; // what the handler saw is the test's, not the endpoint's
+      gc();
+      const grown = process.memoryUsage().heapUsed - before;
+      assert.equal(b.inputLoad.serverTransactions, 200, 'the transactions are still there (Timer J)');
+      // 200 datagrams of 60 KB are 12 MB; the transactions themselves are a few hundred KB.
+      assert.ok(grown < 4 * 1024 * 1024, `heap grew by ${(grown / 1024 / 1024).toFixed(1)} MB`);
     });
 
     it('caps server transactions: above the cap a request gets a stateless 503 with Retry-After', async () => {
@@ -218,6 +241,12 @@ describe('SIP endpoint limits and strict framing', () => {
     assert.equal(r.response.headers['record-route']![0]!.uri, 'sip:[2001:db8::1]:5060;lr');
   });
 });
+
+/** The garbage collector, which tests of retained memory need. */
+function collector(): () => void {
+  v8.setFlagsFromString('--expose-gc');
+  return vm.runInNewContext('gc') as () => void;
+}
 
 async function until(test: () => boolean, what: string, timeoutMs = 10000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
