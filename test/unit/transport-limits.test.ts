@@ -227,6 +227,27 @@ describe('SIP endpoint limits and strict framing', () => {
     });
   });
 
+  it('carries non-ASCII header text both ways byte for byte (a display name "Jürgen 日本")', async () => {
+    const a = await started();
+    const b = await started();
+    let seen: IncomingRequest | undefined;
+    b.addHandler((req) => {
+      seen = req;
+      req.respond(200, { headers: { subject: `Re: ${String(req.message.headers.subject)}` } });
+      return true;
+    });
+    const req = optionsTo(a, `sip:b@127.0.0.1:${b.port}`);
+    req.headers.from = { ...req.headers.from, name: '"Jürgen 日本"' };
+    req.headers.subject = 'Grüße 🎉';
+    const r = await a.request(req);
+    assert.equal(seen?.message.headers.from.name, '"Jürgen 日本"');
+    assert.equal(seen?.message.headers.subject, 'Grüße 🎉');
+    const sent = Buffer.from(seen!.wire, 'latin1');
+    assert.ok(sent.includes(Buffer.from('From: "Jürgen 日本" <', 'utf8')), 'UTF-8 bytes on the wire');
+    assert.equal(r.response.headers.from.name, '"Jürgen 日本"');
+    assert.equal(r.response.headers.subject, 'Re: Grüße 🎉');
+  });
+
   it('takes a response with an IPv6 Record-Route as the answer instead of timing out', async () => {
     const a = await started();
     const p = await udpPeer();
