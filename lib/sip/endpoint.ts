@@ -4,7 +4,8 @@
 import { lookup } from 'node:dns/promises';
 import { EventEmitter } from 'node:events';
 import { isIP } from 'node:net';
-import { decode } from './codec';
+import { Admission } from './admission';
+import { decode, encode } from './codec';
 import { DialogRouter } from './dialog-router';
 import { newBranch, newCallId, newTag } from './ids';
 import { isRequest, type SipRequest, type SipResponse } from './message';
@@ -36,6 +37,14 @@ export interface EndpointOptions {
   /** Cap on client transactions in flight; further requests wait their turn. */
   maxInFlight?: number;
   maxBodyBytes?: number;
+  /** Largest head (start line and headers) accepted; larger messages get 513. Default 16 KiB. */
+  maxHeaderBytes?: number;
+  /** Server transactions alive at once; above it requests get 503 + Retry-After. Default 50,000. */
+  maxServerTransactions?: number;
+  /** Bytes held for unanswered requests and partial TCP messages together; above it load is shed. Default 16 MiB. */
+  maxBufferedBytes?: number;
+  /** A TCP connection that stalls in the middle of a message is closed after this. Default 10 s. */
+  partialMessageTimeoutMs?: number;
 }
 
 export interface RequestResult {
@@ -107,20 +116,31 @@ export class SipEndpoint extends EventEmitter {
   private readonly dnsCache = new Map<string, { address: string; until: number }>();
   private started = false;
   private closed = false;
+  private readonly admission: Admission;
 
   constructor(readonly options: EndpointOptions) {
     super();
     this.timers = { ...DEFAULT_TIMERS, ...options.timers };
     this.maxInFlight = options.maxInFlight ?? 200;
+    this.admission = new Admission({
+      maxServerTransactions: options.maxServerTransactions,
+      maxBufferedBytes: options.maxBufferedBytes,
+    });
     this.transport = new Transport({
       address: options.address,
       port: options.port,
       maxBodyBytes: options.maxBodyBytes,
+      maxHeaderBytes: options.maxHeaderBytes,
+      budget: this.admission.budget,
+      partialMessageTimeoutMs: options.partialMessageTimeoutMs,
       udpReceiveBufferBytes: 4 * 1024 * 1024,
     });
     this.transport.on('frame', (f: InboundFrame) => this.onFrame(f));
     this.transport.on('send-error', (peer: Peer, err: Error) => this.onSendError(peer, err));
-    this.transport.on('oversized', (peer: Peer, head: string) => this.onOversized(peer, head));
+    this.transport.on('shed', () => this.admission.shedConnections++);
+    this.transport.on('refused', (peer: Peer, head: string, status: number, reason: string) =>
+      this.answerMalformed(head + '\r\n', peer, status, reason),
+    );
     this.transport.on('error', (err: Error) => this.emit('error', err));
     // An EventEmitter without an 'error' listener throws; an endpoint must never take the process down.
     this.on('error', () => undefined);
@@ -149,6 +169,12 @@ export class SipEndpoint extends EventEmitter {
 
   get isRunning(): boolean {
     return this.started && !this.closed;
+  }
+
+  /** What incoming traffic holds now, against the limits in EndpointOptions. */
+  get inputLoad(): { serverTransactions: number; bufferedBytes: number; shed: number; shedConnections: number } {
+    const a = this.admission;
+    return { serverTransactions: this.servers.size, bufferedBytes: a.budget.bytes, shed: a.shed, shedConnections: a.shedConnections };
   }
 
   /** `host:port` of this endpoint, bracketing IPv6. */
@@ -368,12 +394,18 @@ export class SipEndpoint extends EventEmitter {
     }
     if (peer.protocol === 'udp') markReceived(req, peer);
     const replyPeer = responsePeer(req, peer);
+    const release = this.admission.admit(wire.length, this.servers.size);
+    if (!release) {
+      this.shed(req, replyPeer);
+      return;
+    }
     const st = new ServerTransaction(
       { send: (p, w) => this.sendWire(p, w), timers: this.timers },
       req,
       replyPeer,
       newTag(),
       () => this.servers.delete(key),
+      release,
     );
     this.servers.set(key, st);
     const incoming = this.incoming(req, wire, peer, st);
@@ -387,7 +419,13 @@ export class SipEndpoint extends EventEmitter {
     }
     if (req.method === 'INVITE') incoming.respond(100);
     this.runHandlers(incoming);
-    if (!incoming.responded) this.armWatchdog(incoming);
+    if (!incoming.responded) this.armWatchdog(st);
+  }
+
+  /** Over the admission limits: a stateless 503 with Retry-After, nothing kept. */
+  private shed(req: SipRequest, replyPeer: Peer): void {
+    const res = this.admission.refusal(req, newTag());
+    if (res) this.sendWire(replyPeer, encode(res));
   }
 
   private incoming(req: SipRequest, wire: string, peer: Peer, st: ServerTransaction | undefined): IncomingRequest {
@@ -436,11 +474,15 @@ export class SipEndpoint extends EventEmitter {
     return 'INVITE, ACK, BYE, CANCEL, OPTIONS, REGISTER, SUBSCRIBE, NOTIFY, PUBLISH, MESSAGE';
   }
 
-  private armWatchdog(req: IncomingRequest): void {
+  private armWatchdog(st: ServerTransaction): void {
     // A taken request that is never answered would pin its transaction forever.
-    const ms = req.message.method === 'INVITE' ? 180_000 : 64 * this.timers.t1;
+    // The timer holds the transaction only, which lets go of the request once answered.
+    const ms = st.invite ? 180_000 : 64 * this.timers.t1;
     const t = setTimeout(() => {
-      if (!req.responded) req.respond(req.message.method === 'INVITE' ? 408 : 500, { reason: 'No Answer From Application' });
+      const req = st.request;
+      if (req && !st.finished) {
+        st.respond(makeResponse(req, st.invite ? 408 : 500, { toTag: st.toTag, reason: 'No Answer From Application' }));
+      }
     }, ms);
     t.unref();
   }
@@ -453,26 +495,23 @@ export class SipEndpoint extends EventEmitter {
       return;
     }
     cancel.respond(200);
-    this.emit('cancel', invite.request);
-    if (!invite.finished) {
-      invite.respond(makeResponse(invite.request, 487, { toTag: invite.toTag }));
+    const req = invite.request; // gone once the INVITE has its final response: nothing left to cancel
+    if (req && !invite.finished) {
+      this.emit('cancel', req);
+      invite.respond(makeResponse(req, 487, { toTag: invite.toTag }));
     }
   }
 
   /** Best effort 400 for a request we could not parse: only when its mandatory headers can be read. */
   private answerMalformed(wire: string, peer: Peer, status: number, reason: string): void {
     const lines = wire.split('\r\n');
-    if (!/^[A-Za-z]+ \S+ SIP\/2\.0$/.test(lines[0] ?? '')) return; // not a request: drop
+    if (!/^[A-Za-z]+ \S+ SIP\/\S+$/.test(lines[0] ?? '')) return; // not a request: drop
     const keep = lines.filter((l) => /^(via|v|from|f|to|t|call-id|i|cseq)\s*:/i.test(l));
     const names = new Set(keep.map((l) => l.split(':')[0]!.trim().toLowerCase()));
     const has = (a: string, b: string) => names.has(a) || names.has(b);
     if (!(has('via', 'v') && has('from', 'f') && has('to', 't') && has('call-id', 'i') && names.has('cseq'))) return;
     const text = `SIP/2.0 ${status} ${reason}\r\n${keep.join('\r\n')}\r\nContent-Length: 0\r\n\r\n`;
     this.sendWire(peer, text);
-  }
-
-  private onOversized(peer: Peer, head: string): void {
-    this.answerMalformed(head + '\r\n', peer, 413, 'Request Entity Too Large');
   }
 
   async close(): Promise<void> {

@@ -54,7 +54,9 @@ function nameAddr(n: NameAddr): string {
 }
 
 function via(v: Via): string {
-  return `SIP/${v.version || '2.0'}/${v.protocol.toUpperCase()} ${v.host}${v.port ? ':' + v.port : ''}${params(v.params)}`;
+  // An IPv6 sent-by is an IPv6reference, in brackets (RFC 3261 20.42, RFC 5118 4.5).
+  const host = v.host.includes(':') && !v.host.startsWith('[') ? `[${v.host}]` : v.host;
+  return `SIP/${v.version || '2.0'}/${v.protocol.toUpperCase()} ${host}${v.port ? ':' + v.port : ''}${params(v.params)}`;
 }
 
 /** Digest parameters in the split form: `{scheme: 'Digest', realm: '"x"', ...}` (values already quoted as needed). */
@@ -97,8 +99,11 @@ function headerLines(key: string, value: unknown): string {
   return '';
 }
 
-/** `content` must already be latin1 (UTF-8 bytes as chars); its length is the Content-Length. */
-export function serialize(m: SipMessage, content: string): string {
+/**
+ * The start line and headers, ending with the blank line, as characters (the
+ * codec writes them as UTF-8); `contentLength` is the body's length in bytes.
+ */
+export function serializeHead(m: SipMessage, contentLength: number): string {
   let s =
     m.status !== undefined
       ? `SIP/${m.version || '2.0'} ${m.status} ${m.reason ?? ''}\r\n`
@@ -109,5 +114,5 @@ export function serialize(m: SipMessage, content: string): string {
     if (value === undefined || value === null || key === 'content-length') continue;
     s += headerLines(key, value);
   }
-  return s + `Content-Length: ${content.length}\r\n\r\n` + content;
+  return s + `Content-Length: ${contentLength}\r\n\r\n`;
 }

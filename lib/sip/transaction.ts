@@ -165,15 +165,37 @@ export class ClientTransaction {
   }
 }
 
+/** RFC 3261 branches start with this; others come from RFC 2543 agents (17.2.3). */
+const MAGIC_COOKIE = 'z9hG4bK';
+
+/**
+ * The server transaction a request belongs to (RFC 3261 17.2.3). With the
+ * magic cookie: branch, sent-by and method (ACK and CANCEL find their INVITE
+ * by passing it as the method). Without it, the RFC 2543 rule: Request-URI,
+ * From tag, Call-ID, CSeq number and the top Via; the To tag too, except for
+ * INVITE and its ACK, whose To tag is ours from the response and absent from
+ * an initial INVITE.
+ */
 export function serverKey(req: SipRequest): string {
   const via = req.headers.via[0];
   const method = req.method === 'ACK' ? 'INVITE' : req.method;
-  return `${via?.params.branch}|${via?.host}:${via?.port ?? ''}|${method}`;
+  const branch = via?.params.branch;
+  const sentBy = `${via?.host}:${via?.port ?? ''}`;
+  if (branch && branch.startsWith(MAGIC_COOKIE)) return `${branch}|${sentBy}|${method}`;
+  const h = req.headers;
+  const toTag = method === 'INVITE' ? '' : (h.to?.params.tag ?? '');
+  return [
+    'rfc2543', req.uri, h.from?.params.tag ?? '', toTag, h['call-id'], h.cseq?.seq, method,
+    `${via?.protocol}/${sentBy}`, branch ?? '',
+  ].join('|');
 }
 
 export class ServerTransaction {
   private state: 'trying' | 'proceeding' | 'completed' | 'accepted' | 'confirmed' | 'terminated' = 'trying';
   private lastWire?: string;
+  // Held only until the final response: afterwards retransmissions need just
+  // its wire text, and a flood of requests must not stay in memory for 64*T1.
+  private req?: SipRequest;
   private retransmit?: NodeJS.Timeout;
   private timeout?: NodeJS.Timeout;
   private interval: number;
@@ -183,18 +205,32 @@ export class ServerTransaction {
 
   constructor(
     private readonly host: TransactionWire,
-    readonly request: SipRequest,
+    request: SipRequest,
     readonly peer: Peer,
     toTag: string,
     private readonly onTerminated: () => void,
+    /** Called once, at the final response or at termination without one. */
+    private readonly onFinal?: () => void,
   ) {
+    this.req = request;
     this.invite = request.method === 'INVITE';
     this.interval = host.timers.t1;
     this.toTag = toTag;
   }
 
+  /** The request, until the final response has been sent. */
+  get request(): SipRequest | undefined {
+    return this.req;
+  }
+
   get finished(): boolean {
     return this.state !== 'trying' && this.state !== 'proceeding';
+  }
+
+  private final(): void {
+    if (!this.req) return;
+    this.req = undefined;
+    this.onFinal?.();
   }
 
   respond(res: SipResponse): string | undefined {
@@ -206,6 +242,7 @@ export class ServerTransaction {
       this.state = 'proceeding';
       return wire;
     }
+    this.final();
     const long = transactionTimeout(this.host.timers);
     if (this.invite && res.status < 300) {
       // RFC 6026 Accepted: the dialog retransmits 2xx until ACK; we absorb copies of the INVITE.
@@ -259,6 +296,7 @@ export class ServerTransaction {
     this.state = 'terminated';
     if (this.retransmit) clearTimeout(this.retransmit);
     if (this.timeout) clearTimeout(this.timeout);
+    this.final();
     this.onTerminated();
   }
 }

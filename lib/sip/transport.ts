@@ -4,7 +4,8 @@
 import * as dgram from 'node:dgram';
 import { EventEmitter } from 'node:events';
 import * as net from 'node:net';
-import { StreamFramer } from './framing';
+import { DEFAULT_LIMITS, frameDatagram, StreamFramer, type FramerLimits } from './framing';
+import { InputBudget } from './input-budget';
 
 export type Protocol = 'udp' | 'tcp';
 
@@ -21,7 +22,14 @@ export interface TransportOptions {
   maxBodyBytes?: number;
   /** Receive buffer for UDP, raised because a lab core may answer in bursts. */
   udpReceiveBufferBytes?: number;
+  /** Shared with the endpoint: TCP messages still arriving are charged to it. */
+  budget?: InputBudget;
+  /** A TCP connection in the middle of a message that sends nothing for this long is closed. */
+  partialMessageTimeoutMs?: number;
 }
+
+/** Idle TCP connections are closed after this; a later request opens a new one. */
+const IDLE_TIMEOUT_MS = 5 * 60 * 1000;
 
 export interface InboundFrame {
   wire: string;
@@ -46,11 +54,17 @@ interface Connection {
   ready: boolean;
   queue: string[];
   corked: boolean;
+  /** Bytes of a partial message charged to the input budget. */
+  charged: number;
+  /** Input is no longer read (refused or shed); the socket is closing. */
+  stopped: boolean;
 }
 
 /**
- * Events: `frame` (InboundFrame), `oversized` (peer, head), `send-error` (peer, Error),
- * `error` (Error, for socket failures after start).
+ * Events: `frame` (InboundFrame), `refused` (peer, head, status, reason) for a
+ * message refused from its head (framing.ts), `shed` (peer) for a TCP
+ * connection closed because the input budget is spent, `send-error` (peer,
+ * Error), `error` (Error, for socket failures after start).
  */
 export class Transport extends EventEmitter {
   private udp?: dgram.Socket;
@@ -58,13 +72,16 @@ export class Transport extends EventEmitter {
   private readonly connections = new Map<string, Connection>();
   private boundPort = 0;
   private closed = false;
-  private readonly maxHeaderBytes: number;
-  private readonly maxBodyBytes: number;
+  private readonly limits: FramerLimits;
+  private readonly budget: InputBudget;
 
   constructor(private readonly options: TransportOptions) {
     super();
-    this.maxHeaderBytes = options.maxHeaderBytes ?? 16 * 1024;
-    this.maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024;
+    this.limits = {
+      maxHeaderBytes: options.maxHeaderBytes ?? DEFAULT_LIMITS.maxHeaderBytes,
+      maxBodyBytes: options.maxBodyBytes ?? DEFAULT_LIMITS.maxBodyBytes,
+    };
+    this.budget = options.budget ?? new InputBudget(Infinity);
   }
 
   get port(): number {
@@ -136,41 +153,76 @@ export class Transport extends EventEmitter {
     if (buf.length === 0) return;
     // A lone CRLF or double CRLF is a keep-alive (RFC 5626 3.5.1), not a message.
     if (buf.length <= 4 && buf.every((b) => b === 13 || b === 10)) return;
-    this.emit('frame', { wire: buf.toString('latin1'), peer: { protocol: 'udp', address: rinfo.address, port: rinfo.port } });
+    const peer: Peer = { protocol: 'udp', address: rinfo.address, port: rinfo.port };
+    const ev = frameDatagram(buf.toString('latin1'), this.limits);
+    if (ev.kind === 'message') this.emit('frame', { wire: ev.wire, peer });
+    else if (ev.kind === 'refused') this.emit('refused', peer, ev.head, ev.status, ev.reason);
   }
 
   /** Takes an accepted or connected TCP socket under management. */
   private adopt(socket: net.Socket, knownPeer?: Peer): Connection {
     const peer: Peer = knownPeer ?? { protocol: 'tcp', address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 };
     const key = peerKey(peer);
-    const conn: Connection = { socket, ready: !knownPeer, queue: [], corked: false };
+    const conn: Connection = { socket, ready: !knownPeer, queue: [], corked: false, charged: 0, stopped: false };
     this.connections.set(key, conn);
-    const framer = new StreamFramer({ maxHeaderBytes: this.maxHeaderBytes, maxBodyBytes: this.maxBodyBytes });
+    const framer = new StreamFramer(this.limits);
     socket.setEncoding('latin1');
     socket.setNoDelay(true);
     socket.on('data', (chunk: string) => {
+      if (conn.stopped) return;
       for (const ev of framer.push(chunk)) {
         if (ev.kind === 'message') this.emit('frame', { wire: ev.wire, peer });
         else if (ev.kind === 'keepalive') socket.write('\r\n', 'latin1');
         else {
-          this.emit('oversized', peer, ev.head);
-          // The stream cannot be resynchronised after a refused body.
-          socket.end();
+          this.emit('refused', peer, ev.head, ev.status, ev.reason);
+          if (ev.fatal) {
+            // Past a refused head the stream cannot be followed: answer (above), then close.
+            this.stopReading(conn);
+            socket.end();
+            return;
+          }
         }
       }
+      if (!this.charge(conn, framer.buffered)) {
+        this.stopReading(conn);
+        this.emit('shed', peer);
+        socket.destroy();
+        return;
+      }
+      // A message begun and not finished may wait only briefly: a sender that
+      // declares a large body and stalls would otherwise hold its buffer forever.
+      socket.setTimeout(framer.buffered ? this.partialTimeout : IDLE_TIMEOUT_MS);
     });
     socket.on('error', (err) => {
       if (conn.queue.length || !conn.ready) this.emit('send-error', peer, err);
       this.dropConnection(key, conn);
     });
     socket.on('close', () => this.dropConnection(key, conn));
-    // Idle connections are closed after a while; a later request opens a new one.
-    socket.setTimeout(5 * 60 * 1000, () => socket.destroy());
+    socket.setTimeout(IDLE_TIMEOUT_MS, () => socket.destroy());
     return conn;
+  }
+
+  private get partialTimeout(): number {
+    return this.options.partialMessageTimeoutMs ?? 10_000;
+  }
+
+  /** Charges a connection's partial message to the budget; false when it does not fit. */
+  private charge(conn: Connection, bytes: number): boolean {
+    if (bytes > conn.charged) {
+      if (!this.budget.take(bytes - conn.charged)) return false;
+    } else this.budget.give(conn.charged - bytes);
+    conn.charged = bytes;
+    return true;
+  }
+
+  private stopReading(conn: Connection): void {
+    conn.stopped = true;
+    this.charge(conn, 0);
   }
 
   private dropConnection(key: string, conn: Connection): void {
     if (this.connections.get(key) === conn) this.connections.delete(key);
+    this.stopReading(conn);
     conn.socket.destroy();
   }
 

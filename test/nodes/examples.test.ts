@@ -1,11 +1,15 @@
-// Every example flow runs as imported: loaded unchanged (ports 5060 and 5070
-// included), its clients reach `registered` and its server sees them.
+// Every example flow runs as imported, moved to free ports as a user would
+// move it in the editor (5060 and 5070 belong to whatever else runs here): its
+// clients reach `registered` and its server sees them. A port that is taken
+// shows at once as a red status saying so.
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { useNodeRedHelper } from '../support/helper-lifecycle';
 import { collected, statusOf } from '../support/collect';
 import { coreNodes } from '../support/core-nodes';
-import { exampleFiles, loadExample } from '../support/examples';
+import * as dgram from 'node:dgram';
+import { EXAMPLE_PORTS, exampleFiles, loadExample, movePorts } from '../support/examples';
+import { freePort } from '../support/free-port';
 import { allNodes } from '../support/nodes';
 
 
@@ -24,6 +28,12 @@ describe('examples run as imported', function () {
   for (const file of files) {
     it(path.basename(file, '.json'), async () => {
       const ex = loadExample(file);
+      movePorts(ex.flow, await freePorts());
+      for (const n of ex.flow) {
+        for (const [k, v] of Object.entries(n)) {
+          if (/port$/i.test(k)) assert.ok(!EXAMPLE_PORTS.includes(String(v) as '5060'), `${n.id}.${k} still on ${v}`);
+        }
+      }
       for (const n of ex.flow) {
         if (n.type === 'oma-sip-user' || n.type === 'oma-lab-core') {
           assert.ok(!JSON.stringify(n).includes('-pw"'), `${n.id}: no password outside credentials`);
@@ -61,4 +71,33 @@ describe('examples run as imported', function () {
       await statusOf(helper.getNode(String(core!.id)), (s) => s.fill === 'green' && /users registered/.test(s.text ?? ''), 3000, 'core green');
     });
   }
+
+  it('says at once that a port is in use when the lab core\'s port is taken', async () => {
+    const ex = loadExample(files[0]!);
+    const ports = await freePorts();
+    movePorts(ex.flow, ports);
+    const squatter = dgram.createSocket('udp4');
+    await new Promise<void>((r) => squatter.bind(ports['5060'], '127.0.0.1', () => r()));
+    try {
+      await helper.load([...coreNodes, ...allNodes], ex.flow, ex.credentials);
+      const core = ex.flow.find((n) => n.type === 'oma-lab-core')!;
+      const red = await statusOf(helper.getNode(String(core.id)), (s) => s.fill === 'red', 5000, 'core red');
+      assert.match(red.text ?? '', new RegExp(`port ${ports['5060']} .*already in use`));
+    } finally {
+      squatter.close();
+    }
+  });
 });
+
+/** A distinct free port for each of the examples' fixed ports. */
+async function freePorts(): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  const taken = new Set<number>();
+  for (const p of EXAMPLE_PORTS) {
+    let port = await freePort();
+    while (taken.has(port)) port = await freePort();
+    taken.add(port);
+    out[p] = port;
+  }
+  return out;
+}

@@ -54,3 +54,21 @@ export function loadExample(file: string): LoadedExample {
   }
   return { flow, credentials, taps };
 }
+
+/** The fixed ports the examples use: 5060 for the lab core, 5070 for the server. */
+export const EXAMPLE_PORTS = ['5060', '5070'] as const;
+
+/**
+ * Moves an example to other ports, as a user would in the editor: every port
+ * field (`port`, `corePort`, `appServerPort`...) that holds one of the
+ * example's ports gets its replacement, so tests never touch 5060 or 5070.
+ */
+export function movePorts(flow: Record<string, unknown>[], ports: Record<string, number>): void {
+  for (const n of flow) {
+    for (const [k, v] of Object.entries(n)) {
+      if (!/port$/i.test(k)) continue;
+      const to = ports[String(v)];
+      if (to !== undefined) n[k] = typeof v === 'number' ? to : String(to);
+    }
+  }
+}
