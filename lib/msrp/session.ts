@@ -255,6 +255,7 @@ export class MsrpSession extends EventEmitter {
   /** Sends one message, chunked; resolves when the peer has taken all of it. */
   send(content: Buffer | string, contentType: string, options: MsrpSendOptions = {}): Promise<MsrpSendResult> {
     if (this.state !== 'bound') return Promise.reject(new Error(`MSRP session not connected (${this.state})`));
+    if (!this.remote) return Promise.reject(new Error('the peer path is not known yet'));
     const body = typeof content === 'string' ? Buffer.from(content, 'utf8') : content;
     const messageId = options.messageId ?? randomHex(10);
     if (this.outgoing.has(messageId)) return Promise.reject(new Error(`message ${messageId} is already being sent`));
