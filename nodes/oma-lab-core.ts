@@ -5,6 +5,7 @@ import { WITH_SHA256, type RegistrarEvent } from '../lib/labcore/registrar';
 import type { ThirdPartyResult } from '../lib/labcore/third-party';
 import { parseUsers } from '../lib/labcore/users';
 import { useEndpoint } from './common/endpoint-user';
+import { labUsers } from './common/lab-users';
 import { translator } from './common/i18n';
 import { compact, flag, integer, text, type NodeDef, type RedApi, type RedNode } from './common/red';
 import { up } from './common/status';
@@ -27,9 +28,10 @@ export = function (RED: RedApi): void {
       const asHost = text(def, 'appServerHost');
       const asPort = integer(def, 'appServerPort', 5070);
       const asTransport = text(def, 'appServerTransport', 'udp') === 'tcp' ? ';transport=tcp' : '';
+      const domain = text(def, 'domain') || endpoint.config.domain;
       const core = new LabCore(endpoint.config.endpoint, {
-        domain: text(def, 'domain') || endpoint.config.domain,
-        users,
+        domain,
+        users: labUsers(RED, domain, users, flag(def, 'sipUsers', true)),
         appServerUri: asHost ? `sip:${asHost}:${asPort}${asTransport}` : undefined,
         triggerTags: text(def, 'triggerTags', DEFAULT_TRIGGER_TAGS.join(' ')).split(/[\s,;]+/).filter(Boolean),
         minExpires: integer(def, 'minExpires', 60),

@@ -16,8 +16,8 @@ import { WatcherAuth } from './watcher-auth';
 
 export interface LabCoreOptions {
   domain: string;
-  /** user name -> password */
-  users: ReadonlyMap<string, string>;
+  /** user name -> password (a Map, or a directory read when asked) */
+  users: Pick<ReadonlyMap<string, string>, 'get' | 'has'>;
   /** Application server for third-party REGISTER; none disables it. */
   appServerUri?: string;
   triggerTags?: string[];
