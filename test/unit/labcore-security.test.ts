@@ -45,20 +45,20 @@ describe('lab core: who gets in', function () {
     for (const c of closers.splice(0).reverse()) await c();
   });
 
-  async function endpoint(outboundPort?: number): Promise<SipEndpoint> {
+  async function endpoint(outboundPort?: number, transport: 'udp' | 'tcp' = 'udp'): Promise<SipEndpoint> {
     const e = new SipEndpoint({
-      transport: 'udp',
+      transport,
       address: '127.0.0.1',
       port: 0,
-      outboundProxy: outboundPort ? { host: '127.0.0.1', port: outboundPort } : undefined,
+      outboundProxy: outboundPort ? { host: '127.0.0.1', port: outboundPort, transport } : undefined,
     });
     await e.start();
     closers.push(() => e.close());
     return e;
   }
 
-  async function lab(opts: { sha256?: boolean; appServerPort?: number; scheduler?: FakeScheduler } = {}) {
-    const coreEp = await endpoint();
+  async function lab(opts: { sha256?: boolean; appServerPort?: number; scheduler?: FakeScheduler; transport?: 'udp' | 'tcp' } = {}) {
+    const coreEp = await endpoint(undefined, opts.transport);
     const core = new LabCore(coreEp, {
       domain: 'lab.test',
       users: USERS,
@@ -176,21 +176,23 @@ describe('lab core: who gets in', function () {
       assert.deepEqual(subscribed, ['sip:alice@lab.test'], 'only the own subscription was made');
     });
 
-    it('lets the app server, known by its address and port, watch every user without credentials', async () => {
-      const server = await endpoint();
-      const { core, coreEp } = await lab({ appServerPort: server.port });
-      const subscribers: string[] = [];
-      core.on('subscription', (r: { subscriber: string; event: string }) => r.event === 'subscribed' && subscribers.push(r.subscriber));
-      // The server's endpoint has no outbound proxy: a Route header takes the SUBSCRIBE to the core.
-      const route = [{ uri: `sip:127.0.0.1:${coreEp.port};lr`, params: {} }];
-      const a = await server.request(request(server, 'SUBSCRIBE', 'sip:alice@lab.test', 'poc-server', { route }));
-      assert.equal(a.response.status, 200);
-      assert.deepEqual(subscribers, ['sip:poc-server@lab.test']);
-      // Same host, another port: a stranger, challenged.
-      const other = await endpoint(coreEp.port);
-      const r = await subscribeAs(other, 'sip:alice@lab.test', 'poc-server');
-      assert.equal(r.result.response.status, 407);
-    });
+    for (const transport of ['udp', 'tcp'] as const) {
+      it(`lets the app server, known by its address and port, watch every user without credentials (${transport.toUpperCase()})`, async () => {
+        const server = await endpoint(undefined, transport);
+        const { core, coreEp } = await lab({ appServerPort: server.port, transport });
+        const subscribers: string[] = [];
+        core.on('subscription', (r: { subscriber: string; event: string }) => r.event === 'subscribed' && subscribers.push(r.subscriber));
+        // The server's endpoint has no outbound proxy: a Route header takes the SUBSCRIBE to the core.
+        const route = [{ uri: `sip:127.0.0.1:${coreEp.port};lr;transport=${transport}`, params: {} }];
+        const a = await server.request(request(server, 'SUBSCRIBE', 'sip:alice@lab.test', 'poc-server', { route }));
+        assert.equal(a.response.status, 200);
+        assert.deepEqual(subscribers, ['sip:poc-server@lab.test']);
+        // Same host, another port (over TCP: another port in its Via): a stranger, challenged.
+        const other = await endpoint(coreEp.port, transport);
+        const r = await subscribeAs(other, 'sip:alice@lab.test', 'poc-server');
+        assert.equal(r.result.response.status, 407);
+      });
+    }
   });
 });
 
