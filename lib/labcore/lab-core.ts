@@ -104,7 +104,7 @@ export class LabCore extends EventEmitter {
     }
     this.location.on('change', (aor: string, events: BindingEvent[]) => {
       for (const e of events) this.emit('binding', { aor, event: e.event, binding: e.binding } satisfies BindingReport);
-      this.thirdParty?.onBindings(aor, events);
+      this.thirdParty?.onBindings(aor, events, this.registrar.registering);
       this.regEvents.onBindings(aor, events);
     });
   }

@@ -52,6 +52,8 @@ export class Registrar {
   private readonly max: number;
   private readonly dflt: number;
   onAuthEvent?: (e: RegistrarEvent) => void;
+  /** The REGISTER being applied while the location service reports its changes (they are reported synchronously). */
+  registering: IncomingRequest | undefined;
 
   constructor(private readonly o: RegistrarOptions) {
     this.min = o.minExpires ?? 60;
@@ -120,14 +122,20 @@ export class Registrar {
         contacts.push({ uri: c.uri, displayName: c.name, params: params as Params, expires: Math.min(expires, this.max) });
       }
     }
-    const outcome = this.o.location.apply({
-      aor,
-      callId: m.headers['call-id'],
-      cseq: m.headers.cseq.seq,
-      wildcard,
-      contacts,
-      source: req.peer,
-    });
+    this.registering = req;
+    let outcome: ReturnType<LocationService['apply']>;
+    try {
+      outcome = this.o.location.apply({
+        aor,
+        callId: m.headers['call-id'],
+        cseq: m.headers.cseq.seq,
+        wildcard,
+        contacts,
+        source: req.peer,
+      });
+    } finally {
+      this.registering = undefined;
+    }
     if (!outcome.ok) {
       req.respond(outcome.status, { reason: outcome.reason });
       return;
