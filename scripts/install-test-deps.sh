@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Debian packages the tests need: Kamailio is the real SIP core of the
-# integration tests, SIPp the benchmark's reference client.
+# integration tests, SIPp the benchmark's reference client, baresip a widely
+# used SIP phone that the lab core must serve (test/integration/labcore-real-ua).
 set -euo pipefail
-packages=(kamailio kamailio-presence-modules sip-tester)
+packages=(kamailio kamailio-presence-modules sip-tester baresip-core)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -10,6 +10,7 @@
 import { createHash } from 'node:crypto';
 import { lookup as dnsLookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
+import type { DigestAlgorithm } from '../auth/digest-hash';
 import { DigestServer } from '../auth/digest-server';
 import type { IncomingRequest, SipEndpoint } from '../sip/endpoint';
 import { newBranch } from '../sip/ids';
@@ -17,6 +18,7 @@ import { headerText, parseValueWithParams, type NameAddr, type SipRequest, type 
 import { parseUri, type SipUri } from '../sip/uri';
 import type { Scheduler } from '../util/scheduler';
 import type { Binding, LocationService } from './location';
+import { LAB_CORE_ALGORITHMS } from './registrar';
 
 export interface ProxyOptions {
   domain: string;
@@ -28,6 +30,8 @@ export interface ProxyOptions {
   settingsServerUri?: string;
   /** Event packages routed to the settings server. Default `poc-settings`. */
   settingsEvents?: string[];
+  /** Digest algorithms offered in 407 challenges, as the registrar offers them. */
+  algorithms?: readonly DigestAlgorithm[];
 }
 
 export interface ProxyReport {
@@ -67,7 +71,7 @@ export class LabProxy {
       realm: o.domain,
       lookup: o.lookup,
       kind: 'proxy',
-      algorithms: ['MD5', 'SHA-256'],
+      algorithms: o.algorithms ?? LAB_CORE_ALGORITHMS,
       qop: ['auth'],
       now: () => o.scheduler.now(),
     });

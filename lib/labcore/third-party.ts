@@ -1,7 +1,12 @@
 // Third-party REGISTER from the core to the application server (3GPP TS
 // 24.229 5.4.1.7, seed 002 step 5, seed 003 5.3): sent for users whose
 // bindings carry the server's feature tag, on registration, refresh,
-// de-registration (including dropping the tag) and expiry.
+// de-registration (including dropping the tag) and expiry. The client's
+// REGISTER goes along as a message/sip body, as an S-CSCF does for filter
+// criteria with IncludeRegisterRequest, so the server sees the client's own
+// Contact and feature tags.
+import { encode, wireToText } from '../sip/codec';
+import type { IncomingRequest } from '../sip/endpoint';
 import type { SipRequest } from '../sip/message';
 import type { UserAgent } from '../sip/user-agent';
 import type { Scheduler } from '../util/scheduler';
@@ -42,23 +47,23 @@ export class ThirdPartyRegistrations {
     return this.o.triggerTags.some((t) => names.includes(t.toLowerCase()));
   }
 
-  /** Call with the events of each location change. */
-  onBindings(aor: string, events: BindingEvent[]): void {
+  /** Call with the events of each location change, and the REGISTER that made them (none for expiry). */
+  onBindings(aor: string, events: BindingEvent[], register?: IncomingRequest): void {
     const tagged = this.location.lookup(aor).filter((b) => this.carriesTrigger(b.params));
     const was = this.serviceRegistered.get(aor) ?? false;
     if (tagged.length) {
       const now = this.o.scheduler.now();
       const remaining = Math.max(...tagged.map((b) => Math.round((b.expiresAt - now) / 1000)));
       const touched = events.some((e) => this.carriesTrigger(e.binding.params));
-      if (!was || touched) this.send(aor, remaining);
+      if (!was || touched) this.send(aor, remaining, register);
       this.serviceRegistered.set(aor, true);
     } else if (was) {
-      this.send(aor, 0);
+      this.send(aor, 0, register);
       this.serviceRegistered.delete(aor);
     }
   }
 
-  private send(aor: string, expires: number): void {
+  private send(aor: string, expires: number, register?: IncomingRequest): void {
     let dialog = this.callIds.get(aor);
     if (!dialog) {
       dialog = { callId: this.ua.newCallId(), cseq: 0 };
@@ -79,10 +84,23 @@ export class ThirdPartyRegistrations {
         expires: String(expires),
       },
     };
+    if (register) {
+      req.headers['content-type'] = 'message/sip';
+      req.content = clientRegisterBody(register);
+    }
     if (expires === 0) this.callIds.delete(aor);
     this.ua
       .request(req)
       .then((r) => this.onResult?.({ aor, expires, status: r.response.status, reason: r.response.reason }))
       .catch(() => undefined); // a listener's fault must not escape into the host process
   }
+}
+
+/** The client's REGISTER without its credentials: the server needs its Contact, not its digest. */
+function clientRegisterBody(register: IncomingRequest): string {
+  const m = register.message;
+  const headers = { ...m.headers };
+  delete headers.authorization;
+  delete headers['proxy-authorization'];
+  return wireToText(encode({ ...m, headers }));
 }

@@ -54,6 +54,9 @@ export interface RedApi {
       opts?: { credentials?: Record<string, CredentialSpec> },
     ): void;
     getNode(id: string): unknown;
+    /** Every node and config node of the deployed flows, as configured. */
+    eachNode?(cb: (def: NodeDef) => void): void;
+    getCredentials?(id: string): Record<string, string | undefined> | undefined;
   };
   _(key: string, substitutions?: Record<string, string | number>): string;
   /** The runtime's settings; `userDir` is where the installation keeps its files. */

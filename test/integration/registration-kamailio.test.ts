@@ -40,8 +40,10 @@ describe('integration: registration against a real Kamailio', function () {
       const { flow, credentials } = labFlow({ transport, corePort: k.port, serverPort, withLabCore: false, users: USERS });
       await helper.load(allNodes, flow, credentials);
       const server = collected('tpr-out');
+      const clientContacts = new Map<string, string>();
       for (const u of USERS) {
         const m = await collected(`out-${u.id}`).event('registered');
+        clientContacts.set(m.payload.aor, m.payload.contact);
         assert.equal(m.payload.expires, 3600);
         assert.equal(m.sip.exchange[1].status, 401, 'Kamailio challenged the first REGISTER');
         assert.match(m.sip.exchange[1].headers['www-authenticate'], /realm="lab\.test"/);
@@ -55,6 +57,10 @@ describe('integration: registration against a real Kamailio', function () {
         const m = await server.event('registered');
         users.add(m.payload.user);
         assert.equal(m.payload.expires, 3600, 'the server answers with the Expires it got');
+        // Kamailio includes the client's REGISTER as message/sip: the server reads the client's own Contact and tags.
+        assert.match(m.sip.headers['content-type'], /^message\/sip/);
+        assert.equal(m.payload.contact, clientContacts.get(m.payload.user));
+        assert.ok(m.payload.featureTags.length > 0, 'the client\'s feature tags');
       }
       assert.deepEqual([...users].sort(), ['sip:alice@lab.test', 'sip:bob@lab.test', 'sip:carol@lab.test']);
     });

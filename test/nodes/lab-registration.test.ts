@@ -29,8 +29,10 @@ describe('nodes: registration against the lab core node', function () {
       const server = collected('tpr-out');
       const outs = Object.fromEntries(USERS.map((u) => [u.id, collected(`out-${u.id}`)]));
 
+      const clientContacts = new Map<string, string>();
       for (const u of USERS) {
         const msg = await outs[u.id]!.event('registered');
+        clientContacts.set(msg.payload.aor, msg.payload.contact);
         assert.equal(msg.payload.state, 'registered');
         assert.equal(msg.payload.expires, 3600);
         assert.ok(msg.sip.exchange.length >= 4, 'REGISTER, 401, REGISTER, 200');
@@ -46,7 +48,10 @@ describe('nodes: registration against the lab core node', function () {
         seen.add(m.payload.user);
         assert.equal(m.payload.expires, 3600);
         assert.equal(m.payload.core, `sip:127.0.0.1:${corePort}${transport === 'tcp' ? ';transport=tcp' : ''}`, 'From is the core as it listens');
-        assert.equal(m.payload.contact, m.payload.core);
+        // The lab core includes the client's REGISTER (message/sip): the server sees the client's own Contact and tags.
+        assert.equal(m.payload.contact, clientContacts.get(m.payload.user));
+        assert.ok(m.payload.featureTags.some((t: string) => ['+g.poc.talkburst', '+g.oma.sip-im', '+g.3gpp.icsi-ref'].includes(t)));
+        assert.doesNotMatch(m.sip.raw, /Authorization/i, "the client's credentials stay with the core");
         assert.match(m.sip.raw, /^REGISTER sip:127\.0\.0\.1:\d+/);
       }
       assert.deepEqual([...seen].sort(), ['sip:alice@lab.test', 'sip:bob@lab.test', 'sip:carol@lab.test']);
