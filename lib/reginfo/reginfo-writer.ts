@@ -5,6 +5,7 @@
 // (§2.2 Char) become U+FFFD.
 import { CONTACT_ATTRIBUTE_NAMES, GRUUINFO_NAMESPACE, REGINFO_NAMESPACE } from './reginfo-types';
 import type { Contact, ReginfoDocument, Registration } from './reginfo-types';
+import { attributeText, elementText } from '../xml/xml-escape';
 
 
 export function writeReginfo(doc: ReginfoDocument): string {
@@ -84,30 +85,4 @@ function unsignedText(value: number | undefined): string | undefined {
 // ASCII subset of XML names; anything else cannot be written back safely.
 function isPlainAttributeName(name: string): boolean {
   return /^[A-Za-z_][A-Za-z0-9._-]*$/.test(name) && !/^xml/i.test(name);
-}
-
-// ---- escaping --------------------------------------------------------------
-
-// eslint-disable-next-line no-control-regex
-const NOT_XML_CHAR = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
-// eslint-disable-next-line no-control-regex
-const NEEDS_ESCAPE = /[&<>"\t\n\r\u0000-\u001F\uD800-\uDFFF\uFFFE\uFFFF]/;
-
-// '>' is escaped too so that "]]>" can never appear; CR is a reference because
-// a literal one would be turned into LF on reading (XML 1.0 §2.11).
-function elementText(value: string): string {
-  if (!NEEDS_ESCAPE.test(value)) return value;
-  return value
-    .replace(NOT_XML_CHAR, '\uFFFD')
-    .replace(/&/g, '&amp;')
-    .replace(/</g, '&lt;')
-    .replace(/>/g, '&gt;')
-    .replace(/\r/g, '&#13;');
-}
-
-// Tab, LF and CR are references because attribute-value normalisation would
-// turn literal ones into spaces (XML 1.0 §3.3.3).
-function attributeText(value: string): string {
-  if (!NEEDS_ESCAPE.test(value)) return value;
-  return elementText(value).replace(/"/g, '&quot;').replace(/\t/g, '&#9;').replace(/\n/g, '&#10;');
 }
