@@ -1,12 +1,12 @@
 // Lab node: an embedded SIP/IP core (registrar, location, third-party REGISTER, reg event).
 import { DEFAULT_TRIGGER_TAGS, LabCore, type BindingReport } from '../lib/labcore/lab-core';
 import type { NotifierReport } from '../lib/labcore/reg-notifier';
-import type { RegistrarEvent } from '../lib/labcore/registrar';
+import { WITH_SHA256, type RegistrarEvent } from '../lib/labcore/registrar';
 import type { ThirdPartyResult } from '../lib/labcore/third-party';
 import { parseUsers } from '../lib/labcore/users';
 import { useEndpoint } from './common/endpoint-user';
 import { translator } from './common/i18n';
-import { compact, integer, text, type NodeDef, type RedApi, type RedNode } from './common/red';
+import { compact, flag, integer, text, type NodeDef, type RedApi, type RedNode } from './common/red';
 import { up } from './common/status';
 
 export = function (RED: RedApi): void {
@@ -34,6 +34,8 @@ export = function (RED: RedApi): void {
         triggerTags: text(def, 'triggerTags', DEFAULT_TRIGGER_TAGS.join(' ')).split(/[\s,;]+/).filter(Boolean),
         minExpires: integer(def, 'minExpires', 60),
         maxExpires: integer(def, 'maxExpires', 3600),
+        algorithms: flag(def, 'sha256', false) ? WITH_SHA256 : undefined,
+        appServerSources: asHost ? [{ host: asHost, port: asPort }] : [],
       });
       core.on('binding', (b: BindingReport) => {
         showStatus();
@@ -55,7 +57,7 @@ export = function (RED: RedApi): void {
         if (r.status >= 300) node.warn(t('oma-lab-core.errors.third-party', { aor: r.aor, status: r.status, reason: r.reason }));
       });
       core.on('auth', (e: RegistrarEvent) => {
-        if (e.kind === 'rejected') node.warn(t('oma-lab-core.errors.auth', { user: e.user, reason: e.reason ?? '' }));
+        if (e.kind === 'rejected') node.warn(t('oma-lab-core.errors.auth', { user: e.user, reason: e.reason ?? '', count: e.count ?? 1 }));
       });
       core.start();
       endpoint.attach();
@@ -66,6 +68,8 @@ export = function (RED: RedApi): void {
         });
       });
     },
-    { credentials: { users: { type: 'text' } } },
+    // A password credential: the admin API says only that it is set (has_users),
+    // never its text. Flows saved when it was a text credential keep their value.
+    { credentials: { users: { type: 'password' } } },
   );
 };

@@ -2,12 +2,17 @@
 // location service, third-party REGISTER to an application server. Later
 // slices add the reg-event notifier and routing. Not a production core.
 import { EventEmitter } from 'node:events';
+import type { DigestAlgorithm } from '../auth/digest-hash';
 import type { IncomingRequest, RequestHandler, SipEndpoint } from '../sip/endpoint';
+import { headerText, parseValueWithParams } from '../sip/message';
+import { TrustedSources, type TrustedSource } from '../sip/trusted-sources';
 import { realScheduler, type Scheduler } from '../util/scheduler';
 import { LocationService, type Binding, type BindingEvent } from './location';
 import { RegEventNotifier, type NotifierReport } from './reg-notifier';
-import { Registrar, type RegistrarEvent } from './registrar';
+import { LoginFailureLog } from './login-failures';
+import { LAB_CORE_ALGORITHMS, Registrar, type RegistrarEvent } from './registrar';
 import { ThirdPartyRegistrations, type ThirdPartyResult } from './third-party';
+import { WatcherAuth } from './watcher-auth';
 
 export interface LabCoreOptions {
   domain: string;
@@ -19,6 +24,10 @@ export interface LabCoreOptions {
   minExpires?: number;
   maxExpires?: number;
   defaultExpires?: number;
+  /** Digest algorithms offered; default MD5 alone, as Kamailio challenges. */
+  algorithms?: readonly DigestAlgorithm[];
+  /** Where the application server sends from; it may watch every user's reg event. */
+  appServerSources?: TrustedSource[];
   scheduler?: Scheduler;
 }
 
@@ -38,6 +47,7 @@ export class LabCore extends EventEmitter {
   readonly location: LocationService;
   readonly registrar: Registrar;
   readonly regEvents: RegEventNotifier;
+  private readonly watchers: WatcherAuth;
   private readonly thirdParty?: ThirdPartyRegistrations;
   private readonly detach: Array<() => void> = [];
 
@@ -48,16 +58,33 @@ export class LabCore extends EventEmitter {
     super();
     const scheduler = o.scheduler ?? realScheduler;
     this.location = new LocationService(scheduler);
+    const lookup = (u: string): string | undefined => o.users.get(u);
+    const algorithms = o.algorithms ?? LAB_CORE_ALGORITHMS;
     this.registrar = new Registrar({
       domain: o.domain,
-      lookup: (u) => o.users.get(u),
+      lookup,
       location: this.location,
       scheduler,
       minExpires: o.minExpires,
       maxExpires: o.maxExpires,
       defaultExpires: o.defaultExpires,
+      algorithms,
     });
-    this.registrar.onAuthEvent = (e: RegistrarEvent) => this.emit('auth', e);
+    const failures = new LoginFailureLog({ now: () => scheduler.now() });
+    const onAuthEvent = (e: RegistrarEvent): void => {
+      if (e.kind !== 'rejected') return void this.emit('auth', e);
+      const report = failures.record(e.user, e.reason ?? '');
+      if (report) this.emit('auth', { ...e, count: report.count } satisfies RegistrarEvent);
+    };
+    this.registrar.onAuthEvent = onAuthEvent;
+    this.watchers = new WatcherAuth({
+      domain: o.domain,
+      lookup,
+      algorithms,
+      trusted: new TrustedSources(o.appServerSources ?? []),
+      now: () => scheduler.now(),
+      onAuthEvent,
+    });
     this.regEvents = new RegEventNotifier(endpoint, this.location, {
       domain: o.domain,
       isUser: (u) => o.users.has(u),
@@ -93,13 +120,20 @@ export class LabCore extends EventEmitter {
           return true;
         case 'SUBSCRIBE':
           if (req.message.headers.to.params.tag) return false; // in-dialog: its dialog answers, else 481
-          if (!this.regEvents.handle(req)) req.respond(489, { headers: { 'allow-events': 'reg' } });
+          this.subscribe(req).catch(() => {
+            if (!req.responded) req.respond(500, { reason: 'Server Internal Error' });
+          });
           return true;
         default:
           return false;
       }
     };
     this.detach.push(this.endpoint.addHandler(handler));
+  }
+
+  private async subscribe(req: IncomingRequest): Promise<void> {
+    if (!isRegEvent(req)) return req.respond(489, { headers: { 'allow-events': 'reg' } });
+    if (await this.watchers.admit(req)) this.regEvents.handle(req);
   }
 
   /** Number of addresses of record with at least one binding. */
@@ -119,4 +153,8 @@ export class LabCore extends EventEmitter {
     for (const d of this.detach.splice(0)) d();
     this.location.close();
   }
+}
+
+function isRegEvent(req: IncomingRequest): boolean {
+  return parseValueWithParams(headerText(req.message, 'event') ?? '').value.toLowerCase() === 'reg';
 }

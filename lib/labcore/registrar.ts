@@ -1,10 +1,11 @@
 // The lab core's registrar (RFC 3261 10.3) with digest authentication,
 // Min-Expires (423), GRUU assignment (RFC 5627) and P-Associated-URI.
 import { createHash, randomBytes } from 'node:crypto';
-import { DigestServer } from '../auth/digest-server';
+import { DigestServer, type DigestVerifyResult } from '../auth/digest-server';
 import type { IncomingRequest } from '../sip/endpoint';
 import { deltaSeconds, tokenList, unquote, type NameAddr, type Params } from '../sip/message';
 import { addressOfRecord, parseUri } from '../sip/uri';
+import type { DigestAlgorithm } from '../auth/digest-hash';
 import type { Scheduler } from '../util/scheduler';
 import type { Binding, ContactUpdate, LocationService } from './location';
 
@@ -19,12 +20,30 @@ export interface RegistrarOptions {
   defaultExpires?: number;
   /** Digest nonce lifetime in ms. */
   nonceTtlMs?: number;
+  /** Offered in this order; default MD5 alone (see LAB_CORE_ALGORITHMS). */
+  algorithms?: readonly DigestAlgorithm[];
 }
+
+/**
+ * One challenge, MD5, qop=auth, as Kamailio's auth module sends by default:
+ * some widely used clients fail the whole REGISTER when a challenge names an
+ * algorithm they do not know instead of answering the one they do.
+ */
+export const LAB_CORE_ALGORITHMS: readonly DigestAlgorithm[] = ['MD5'];
+/** The lab core's option: SHA-256 offered first, MD5 beside it (RFC 8760 2.4). */
+export const WITH_SHA256: readonly DigestAlgorithm[] = ['SHA-256', 'MD5'];
 
 export interface RegistrarEvent {
   kind: 'authenticated' | 'rejected';
   user: string;
   reason?: string;
+  /** For reports of rejections: how many since the last report of this user. */
+  count?: number;
+}
+
+/** A failed login, as opposed to the first round of a challenge or a nonce grown old. */
+export function isLoginFailure(v: DigestVerifyResult): boolean {
+  return !v.ok && v.reason !== 'no-credentials' && !v.stale;
 }
 
 export class Registrar {
@@ -38,11 +57,10 @@ export class Registrar {
     this.min = o.minExpires ?? 60;
     this.max = o.maxExpires ?? 3600;
     this.dflt = o.defaultExpires ?? 3600;
-    // MD5 first: SIP clients in labs (and SIPp) rarely know SHA-256; both are offered.
     this.digest = new DigestServer({
       realm: o.domain,
       lookup: o.lookup,
-      algorithms: ['MD5', 'SHA-256'],
+      algorithms: o.algorithms ?? LAB_CORE_ALGORITHMS,
       qop: ['auth'],
       nonceTtlMs: o.nonceTtlMs ?? 300_000,
       now: () => o.scheduler.now(),
@@ -62,13 +80,11 @@ export class Registrar {
       req.respond(404, { reason: 'Not Found (not a user of this domain)' });
       return;
     }
-    if (this.o.lookup(toUri.user) === undefined) {
-      req.respond(404, { reason: 'Not Found (unknown user)' });
-      return;
-    }
+    // No 404 for unknown users before a challenge: that would tell a stranger
+    // which users exist. The digest check fails for them like a wrong password.
     const verdict = this.digest.verify(m.headers.authorization as Record<string, string>[] | undefined, { method: m.method, uri: m.uri });
     if (!verdict.ok) {
-      if (verdict.reason !== 'no-credentials') this.onAuthEvent?.({ kind: 'rejected', user: toUri.user, reason: verdict.reason });
+      if (isLoginFailure(verdict)) this.onAuthEvent?.({ kind: 'rejected', user: toUri.user, reason: verdict.reason });
       const c = this.digest.challenge({ stale: verdict.stale });
       req.respond(401, { headers: { [c.header]: c.split.map((s) => ({ ...s })) } });
       return;

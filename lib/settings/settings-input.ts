@@ -6,13 +6,15 @@ import { serializeElement } from '../xml/xml-serialize';
 import { IM_SETTINGS_NAMESPACE, POC_SETTINGS_NAMESPACE } from './settings-types';
 import type { AnswerMode, ImSettings, PocSettings, SettingsDocument, SettingsEntity } from './settings-types';
 
-const POC_KEYS: ReadonlyArray<keyof PocSettings> = [
+/** The PoC setting names a flow may give (flat, or under `poc`). */
+export const POC_KEYS: ReadonlyArray<keyof PocSettings> = [
   'incomingSessionBarring',
   'answerMode',
   'incomingPersonalAlertBarring',
   'simultaneousSessions',
 ];
-const IM_KEYS: ReadonlyArray<keyof ImSettings> = [
+/** The IM setting names a flow may give under `im`. */
+export const IM_KEYS: ReadonlyArray<keyof ImSettings> = [
   'incomingSessionBarring',
   'incomingPagerLargeModeBarring',
   'invisibility',
@@ -198,7 +200,7 @@ export function composeDocuments(docs: SettingsDocument[]): SettingsDocument {
 }
 
 function copyEntity(entity: SettingsEntity): SettingsEntity {
-  const copy: SettingsEntity = { id: entity.id, extensions: [...entity.extensions] };
+  const copy: SettingsEntity = { id: entity.id, extensions: [...(entity.extensions ?? [])] };
   const poc = definedOnly(entity.poc);
   const im = definedOnly(entity.im);
   if (poc) copy.poc = poc;

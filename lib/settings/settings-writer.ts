@@ -7,13 +7,16 @@
 // are left out, and an entity's poc / im objects are only written when they
 // hold a setting.
 //
+// Documents may come from stored or hand-made JSON, so a value that is not of
+// its type is left out rather than written into the markup.
+//
 // Extensions are written as they are when they are what the reader makes (one
 // self-contained element); any other text is parsed and written back in that
 // form, so that an unqualified element cannot fall into the PoC namespace. One
 // that is not a single well-formed element, or that claims one of our two
 // namespaces (it would be read back as settings), is left out.
 import { parseXml } from '../xml/safe-xml';
-import { attributeText, elementText } from '../xml/xml-escape';
+import { attributeText } from '../xml/xml-escape';
 import { serializeElement } from '../xml/xml-serialize';
 import { IM_SETTINGS_NAMESPACE, POC_SETTINGS_NAMESPACE } from './settings-types';
 import type { ImSettings, PocSettings, SettingsDocument, SettingsEntity } from './settings-types';
@@ -33,7 +36,7 @@ function writeEntity(out: string[], entity: SettingsEntity): void {
   const body: string[] = [];
   writePoc(body, entity.poc ?? {});
   writeIm(body, entity.im ?? {});
-  for (const extension of entity.extensions) {
+  for (const extension of entity.extensions ?? []) {
     const text = extensionText(extension);
     if (text !== undefined) body.push(text);
   }
@@ -49,8 +52,8 @@ function writeEntity(out: string[], entity: SettingsEntity): void {
 
 function writePoc(body: string[], poc: PocSettings): void {
   pushSwitch(body, '', 'isb-settings', 'incoming-session-barring', poc.incomingSessionBarring);
-  if (poc.answerMode !== undefined) {
-    body.push(`<am-settings><answer-mode>${elementText(poc.answerMode)}</answer-mode></am-settings>`);
+  if (poc.answerMode === 'automatic' || poc.answerMode === 'manual') {
+    body.push(`<am-settings><answer-mode>${poc.answerMode}</answer-mode></am-settings>`);
   }
   pushSwitch(body, '', 'ipab-settings', 'incoming-personal-alert-barring', poc.incomingPersonalAlertBarring);
   pushSwitch(body, '', 'sss-settings', 'simultaneous-sessions-support', poc.simultaneousSessions);
@@ -62,8 +65,10 @@ function writeIm(body: string[], im: ImSettings): void {
   pushSwitch(body, 'im:', 'vis-settings', 'vis-status', im.invisibility);
   pushSwitch(body, 'im:', 'deferred-settings', 'offline-delivery', im.offlineDelivery);
   const history: string[] = [];
-  if (im.historySessionMode !== undefined) history.push(historyActivation('session-mode', im.historySessionMode));
-  if (im.historyPagerLargeMode !== undefined) history.push(historyActivation('pager-large-mode', im.historyPagerLargeMode));
+  if (typeof im.historySessionMode === 'boolean') history.push(historyActivation('session-mode', im.historySessionMode));
+  if (typeof im.historyPagerLargeMode === 'boolean') {
+    history.push(historyActivation('pager-large-mode', im.historyPagerLargeMode));
+  }
   if (history.length > 0) body.push(`<im:hist-settings>${history.join('')}</im:hist-settings>`);
 }
 
@@ -72,15 +77,16 @@ function historyActivation(type: string, active: boolean): string {
 }
 
 function pushSwitch(body: string[], prefix: string, container: string, name: string, active: boolean | undefined): void {
-  if (active === undefined) return;
+  if (typeof active !== 'boolean') return;
   body.push(`<${prefix}${container}><${prefix}${name} active="${active}"/></${prefix}${container}>`);
 }
 
 function hasSetting(settings: object | undefined): boolean {
-  return settings !== undefined && Object.values(settings).some((value) => value !== undefined);
+  return settings !== undefined && Object.values(settings).some((value) => typeof value === 'boolean');
 }
 
 function extensionText(extension: string): string | undefined {
+  if (typeof extension !== 'string') return undefined;
   const parsed = parseXml(extension);
   if (!parsed.ok) return undefined;
   const ns = parsed.root.ns;

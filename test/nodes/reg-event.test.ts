@@ -91,7 +91,11 @@ describe('nodes: reg event', function () {
     const serverPort = await freePort();
     const coreEndpoint = new SipEndpoint({ transport: 'udp', address: '127.0.0.1', port: corePort });
     await coreEndpoint.start();
-    const core = new LabCore(coreEndpoint, { domain: 'lab.test', users: new Map([['alice', 'alice-pw']]) });
+    const core = new LabCore(coreEndpoint, {
+      domain: 'lab.test',
+      users: new Map([['alice', 'alice-pw']]),
+      appServerSources: [{ host: '127.0.0.1', port: serverPort }],
+    });
     const reports: string[] = [];
     core.on('subscription', (r: { event: string; reason?: string }) => reports.push(`${r.event}${r.reason ? ':' + r.reason : ''}`));
     core.start();

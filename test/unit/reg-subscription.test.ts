@@ -80,7 +80,9 @@ describe('reg event subscription (RFC 3680 / RFC 6665)', function () {
   }
 
   function subscribe(ep: SipEndpoint, aor: string, from = aor) {
-    const sub = new RegSubscription(ep, { target: aor, from, expires: 600 });
+    // A user may watch their own registration once authenticated (the lab core challenges with 407).
+    const user = /^sip:([^@]+)@/.exec(from)?.[1] ?? '';
+    const sub = new RegSubscription(ep, { target: aor, from, expires: 600, username: user, password: USERS.get(user) });
     const updates = new Events<RegUpdate>();
     const changes = new Events<SubscriptionChange>();
     const invalid = new Events<RegProblem>();

@@ -6,6 +6,7 @@ import { writeSettings } from '../../lib/settings/settings-writer';
 import {
   composeDocuments,
   documentView,
+  IM_KEYS,
   emptyDocument,
   entityFromInput,
   offlineDeliveryActive,
@@ -323,6 +324,28 @@ describe('poc-settings writer', () => {
     assert.deepEqual(read(writeSettings(doc)), doc);
   });
 
+  it('leaves out values that are not of their type (hand-made or stored JSON) instead of writing them into the markup', () => {
+    const hostile = {
+      entities: [
+        {
+          id: 'a',
+          poc: { answerMode: 'manual</answer-mode><x/>', incomingSessionBarring: 'true"/><x/>' },
+          im: { offlineDelivery: 1, historySessionMode: 'yes' },
+          extensions: [42],
+        },
+        { id: 'b', poc: { simultaneousSessions: false } },
+      ],
+    } as unknown as SettingsDocument;
+    const text = writeSettings(hostile);
+    assert.ok(!text.includes('<x/>') && !text.includes(IM_SETTINGS_NAMESPACE), text);
+    assert.deepEqual(read(text), {
+      entities: [
+        { id: 'a', extensions: [] },
+        { id: 'b', poc: { simultaneousSessions: false }, extensions: [] },
+      ],
+    });
+  });
+
   it('inserts extensions verbatim when they are what the reader gives', () => {
     const doc = read(vector('poc-settings/vendor-extensions.xml'));
     const text = writeSettings(doc);
@@ -376,14 +399,22 @@ describe('poc-settings writer', () => {
 
   it('round-trips many generated documents (property style, fixed seed)', () => {
     const random = seededRandom(0x5e771265);
+    const seen = { extensions: 0, poc: 0, im: 0 };
     for (let i = 0; i < 400; i++) {
       const doc = generatedDocument(random);
+      for (const entity of doc.entities) {
+        if (entity.extensions.length > 0) seen.extensions++;
+        if (entity.poc) seen.poc++;
+        if (entity.im) seen.im++;
+      }
       const text = writeSettings(doc);
       const result = readSettings(text);
       if (!result.ok) assert.fail(`document ${i} refused: ${result.error}\n${text}`);
       assert.deepEqual(result.document, doc, `document ${i}:\n${text}`);
       assert.equal(writeSettings(result.document), text, `document ${i} writes the same text twice`);
     }
+    // The generator really produced what the round trip is meant to cover.
+    assert.ok(seen.extensions > 100 && seen.poc > 100 && seen.im > 100, JSON.stringify(seen));
   });
 });
 
@@ -575,14 +606,7 @@ function generatedEntity(random: Random, index: number): SettingsEntity {
   setIf(poc, 'answerMode', pick(random, ['automatic', 'manual', undefined] as const));
   setIf(poc, 'incomingPersonalAlertBarring', maybeBoolean(random));
   setIf(poc, 'simultaneousSessions', maybeBoolean(random));
-  for (const key of [
-    'incomingSessionBarring',
-    'incomingPagerLargeModeBarring',
-    'invisibility',
-    'offlineDelivery',
-    'historySessionMode',
-    'historyPagerLargeMode',
-  ] as const) {
+  for (const key of IM_KEYS) {
     setIf(im, key, maybeBoolean(random));
   }
   const extensions = Array.from({ length: Math.floor(random() * 3) }, () => serializeElement(generatedElement(random, 0)));
