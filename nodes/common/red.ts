@@ -56,6 +56,8 @@ export interface RedApi {
     getNode(id: string): unknown;
   };
   _(key: string, substitutions?: Record<string, string | number>): string;
+  /** Runtime settings; `userDir` is where Node-RED keeps its files (absent in some test runtimes). */
+  settings?: { userDir?: string };
 }
 
 /** Reads a string property of a node definition, trimmed, with a default. */
