@@ -36,7 +36,7 @@ export interface SettingsServerOptions {
   /** Bounds of a settings subscription, seconds (defaults 60 and 3600). */
   minSubscribeExpires?: number;
   maxSubscribeExpires?: number;
-  /** Caps of the notifier (see NotifierOptions). */
+  /** Caps of the notifier (see NotifierOptions): per watcher identity (default 16: a user's clients), in total (default 100000). */
   maxSubscriptionsPerWatcher?: number;
   maxSubscriptions?: number;
 }
@@ -91,8 +91,8 @@ export class SettingsServer extends EventEmitter {
         scheduler: o.scheduler ?? realScheduler,
         minExpires: o.minSubscribeExpires,
         maxExpires: o.maxSubscribeExpires,
-        maxPerWatcher: o.maxSubscriptionsPerWatcher,
-        maxTotal: o.maxSubscriptions,
+        maxPerWatcher: o.maxSubscriptionsPerWatcher ?? 16,
+        maxTotal: o.maxSubscriptions ?? 100_000,
       },
       // poc-settings has no partial state: every NOTIFY carries the whole composed document.
       (sub) => writeSettings(this.o.publications.current(sub.resource)),

@@ -240,6 +240,36 @@ describe('settings server (seed 003 6.1.1.5 over RFC 3903 and RFC 6665)', () => 
       await stateUnchanged();
     });
 
+    it('leaves a stored publication as it was after refused modifies, and its entity tag still matches', async () => {
+      const first = await publish({ expires: 3600 });
+      const tag = headerText(first, 'sip-etag')!;
+      await publications.idle();
+      const before = structuredClone(publications.list(ALICE));
+      const stored = await store.load();
+      const attempts: Array<[PublishSpec, SipEndpoint, number]> = [
+        [{ ifMatch: tag, acceptContact: null, body: pocDoc(ALICE, 'automatic') }, core, 403],
+        [{ ifMatch: tag, event: 'presence', body: pocDoc(ALICE, 'automatic') }, core, 489],
+        [{ ifMatch: tag, body: pocDoc(ALICE, 'automatic') }, stranger, 403],
+        [{ ifMatch: tag, pai: BOB, body: pocDoc(ALICE, 'automatic') }, core, 403],
+        [{ ifMatch: tag, contentType: 'text/plain', body: pocDoc(ALICE, 'automatic') }, core, 415],
+        [{ ifMatch: tag, body: '<!DOCTYPE x><poc-settings xmlns="urn:oma:params:xml:ns:poc:poc-settings"/>' }, core, 400],
+        [{ ifMatch: tag, expires: 5, body: pocDoc(ALICE, 'automatic') }, core, 423],
+      ];
+      for (const [spec, from, status] of attempts) assert.equal((await publish(spec, from)).status, status, JSON.stringify(spec));
+      await publications.idle();
+      assert.deepEqual(publications.list(ALICE), before);
+      assert.deepEqual(await store.load(), stored);
+      assert.deepEqual(events.map((e) => e.kind), ['initial']);
+      assert.equal((await publish({ ifMatch: tag, expires: 3600 })).status, 200, 'the tag still matches');
+    });
+
+    it('400 for an Expires that is not delta-seconds', async () => {
+      const req = publishRequest(core);
+      req.headers.expires = 'soon';
+      assert.equal((await send(core, req)).response.status, 400);
+      await stateUnchanged();
+    });
+
     it('accepts only the configured feature tags', async () => {
       reconfigure({ featureTags: ['+g.poc.talkburst'] });
       assert.equal((await publish({ acceptContact: '*;+g.oma.sip-im' })).status, 403);
@@ -328,6 +358,14 @@ describe('settings server (seed 003 6.1.1.5 over RFC 3903 and RFC 6665)', () => 
       assert.ok(doc.ok);
       assert.deepEqual(doc.document, { entities: [] });
       assert.equal(settings.watchers, 1);
+    });
+
+    it('406 for a SUBSCRIBE that accepts no poc-settings documents', async () => {
+      const req = subscribeRequest(core, ALICE, ALICE);
+      req.headers.accept = 'application/pidf+xml';
+      const { response } = await send(core, req);
+      assert.equal(response.status, 406);
+      assert.equal(settings.watchers, 0);
     });
 
     it('lets a configured identity watch anyone', async () => {
