@@ -19,6 +19,8 @@ declare module 'node-red-node-test-helper' {
     settings(s: Record<string, unknown>): void;
     log(): { args: any[][]; restore(): void };
     clearFlows(): Promise<void>;
+    /** supertest on the helper's admin app. */
+    request(): any;
   }
   const helper: Helper;
   export = helper;

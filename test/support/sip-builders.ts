@@ -21,3 +21,26 @@ export function optionsTo(ep: SipEndpoint, targetUri: string, body?: string): Si
   }
   return req;
 }
+
+/** A third-party REGISTER as a core sends it to an application server (TS 24.229 5.4.1.7). */
+export function thirdPartyRegister(from: SipEndpoint, serverUri: string, user: string, expires: string, body?: { type: string; text: string }): SipRequest {
+  const req: SipRequest = {
+    method: 'REGISTER',
+    uri: serverUri,
+    version: '2.0',
+    headers: {
+      via: [],
+      to: { uri: `sip:${user}@lab.test`, params: {} },
+      from: { uri: from.contactUri(), params: { tag: from.newTag() } },
+      'call-id': from.newCallId(),
+      cseq: { seq: 10, method: 'REGISTER' },
+      contact: [{ uri: from.contactUri(), params: {} }],
+      expires,
+    },
+  };
+  if (body) {
+    req.headers['content-type'] = body.type;
+    req.content = body.text;
+  }
+  return req;
+}
