@@ -38,6 +38,7 @@ export = function (RED: RedApi): void {
     const show = (): void => {
       if (!endpoint || endpoint.showTrouble()) return;
       if (loadError) return node.status(failed(t('oma-settings-server.status.load-failed')));
+      if (trusted.empty) return node.status(failed(t('oma-settings-server.status.no-core')));
       if (!server) return node.status(working(t('oma-settings-server.status.loading')));
       node.status(up(t('oma-settings-server.status.counts', { users: server.users, watchers: server.watchers })));
     };
@@ -45,10 +46,11 @@ export = function (RED: RedApi): void {
     const endpoint = useEndpoint(RED, node, def, t, () => status.now());
     if (!endpoint) return;
 
-    const trustedText = text(def, 'trusted') || endpoint.config.core;
-    const { sources, errors } = parseTrustedSources(trustedText);
-    for (const e of errors) node.error(t('oma-settings-server.errors.trusted', { error: e }));
-    if (sources.length === 0) node.warn(t('oma-settings-server.errors.no-trusted'));
+    // The endpoint's own core, plus the addresses typed in the node (as the third-party register node does).
+    const { sources, errors } = parseTrustedSources(`${endpoint.config.core} ${text(def, 'trustedCores')}`);
+    for (const e of errors) node.warn(t('oma-settings-server.errors.trusted', { error: e }));
+    const trusted = new TrustedSources(sources);
+    if (trusted.empty) node.error(t('oma-settings-server.errors.no-core'));
 
     const persist = flag(def, 'persist', true);
     const userDir = RED.settings?.userDir;
@@ -78,7 +80,7 @@ export = function (RED: RedApi): void {
       if (closed) return;
       const s = new SettingsServer(endpoint.config.endpoint, {
         publications,
-        trusted: new TrustedSources(sources),
+        trusted,
         featureTags: featureTags.length ? featureTags : undefined,
         watchAll,
       });
