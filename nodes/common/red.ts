@@ -59,7 +59,7 @@ export interface RedApi {
     getCredentials?(id: string): Record<string, string | undefined> | undefined;
   };
   _(key: string, substitutions?: Record<string, string | number>): string;
-  /** The runtime's settings; `userDir` is where the installation keeps its files. */
+  /** Runtime settings; `userDir` is where Node-RED keeps its files (absent in some test runtimes). */
   settings?: { userDir?: string };
 }
 

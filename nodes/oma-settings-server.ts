@@ -1,0 +1,133 @@
+// Server node: the PoC / IM server's service settings (seed 003 6.1.1.5, seed
+// 002 steps 16-32). Answers PUBLISH and SUBSCRIBE `poc-settings` that the core
+// routes to the server's endpoint, keeps the settings (in files under the
+// Node-RED user directory unless told not to) and outputs every accepted
+// publication and expiry, which the deferred-delivery flow wires from.
+import * as path from 'node:path';
+import { SettingsServer, type SettingsEvent, type SettingsEventKind, type SettingsRefusal } from '../lib/server/settings-server';
+import { Publications, type StoredPublication } from '../lib/settings/publications';
+import type { IncomingRequest } from '../lib/sip/endpoint';
+import { summarize } from '../lib/sip/summary';
+import { parseTrustedSources, TrustedSources } from '../lib/sip/trusted-sources';
+import { FileStore } from '../lib/store/file-store';
+import { MemoryStore } from '../lib/store/memory-store';
+import type { KeyValueStore } from '../lib/store/store';
+import { throttled, useEndpoint } from './common/endpoint-user';
+import { translator } from './common/i18n';
+import { flag, integer, text, type NodeDef, type RedApi, type RedNode } from './common/red';
+import { failed, up, working } from './common/status';
+
+/** Output event names: what happened, in the words of the help text. */
+const EVENT_NAMES: Record<SettingsEventKind, string> = {
+  initial: 'published',
+  modify: 'modified',
+  refresh: 'refreshed',
+  remove: 'removed',
+  expired: 'expired',
+};
+
+const errorOf = (e: unknown): Error => (e instanceof Error ? e : new Error(String(e)));
+
+export = function (RED: RedApi): void {
+  RED.nodes.registerType('oma-settings-server', function (this: RedNode, def: NodeDef) {
+    RED.nodes.createNode(this, def);
+    const t = translator(RED, 'oma-settings-server');
+    const node = this;
+    let server: SettingsServer | undefined;
+    let loadError: string | undefined;
+    const show = (): void => {
+      if (!endpoint || endpoint.showTrouble()) return;
+      if (loadError) return node.status(failed(t('oma-settings-server.status.load-failed')));
+      if (trusted.empty) return node.status(failed(t('oma-settings-server.status.no-core')));
+      if (!server) return node.status(working(t('oma-settings-server.status.loading')));
+      node.status(up(t('oma-settings-server.status.counts', { users: server.users, watchers: server.watchers })));
+    };
+    const status = throttled(show, 500, () => (server?.users ?? 0) < 100);
+    const endpoint = useEndpoint(RED, node, def, t, () => status.now());
+    if (!endpoint) return;
+
+    // The endpoint's own core, plus the addresses typed in the node (as the third-party register node does).
+    const { sources, errors } = parseTrustedSources(`${endpoint.config.core} ${text(def, 'trustedCores')}`);
+    for (const e of errors) node.warn(t('oma-settings-server.errors.trusted', { error: e }));
+    const trusted = new TrustedSources(sources);
+    if (trusted.empty) node.error(t('oma-settings-server.errors.no-core'));
+
+    const persist = flag(def, 'persist', true);
+    const userDir = RED.settings?.userDir;
+    let store: KeyValueStore<StoredPublication>;
+    if (persist && userDir) {
+      const files = new FileStore<StoredPublication>(path.join(userDir, 'oma-sip', node.id));
+      files.onWarning = (m) => node.warn(m);
+      store = files;
+    } else {
+      if (persist) node.warn(t('oma-settings-server.errors.no-user-dir'));
+      store = new MemoryStore<StoredPublication>();
+    }
+    const publications = new Publications({
+      store,
+      minExpires: integer(def, 'minExpires', 60),
+      maxExpires: integer(def, 'maxExpires', 7200),
+    });
+    publications.on('store-error', (err: Error) => node.error(err));
+    publications.on('listener-error', (err: Error) => node.error(err));
+
+    let closed = false;
+    let removeHandler = (): void => undefined;
+    const featureTags = text(def, 'featureTags', '+g.poc.talkburst +g.oma.sip-im').split(/[\s,]+/).filter(Boolean);
+    const watchAll = text(def, 'watchAll').split(/[\s,]+/).filter(Boolean);
+
+    const started = publications.load().then(() => {
+      if (closed) return;
+      const s = new SettingsServer(endpoint.config.endpoint, {
+        publications,
+        trusted,
+        featureTags: featureTags.length ? featureTags : undefined,
+        watchAll,
+      });
+      s.on('settings', (e: SettingsEvent, req: IncomingRequest | undefined) => {
+        status.now();
+        node.send({
+          topic: e.aor,
+          payload: { event: EVENT_NAMES[e.kind], aor: e.aor, by: e.by, settings: e.settingsView, offlineDelivery: e.offlineDelivery },
+          sip: req ? summarize(req.message, 'in', req.wire) : undefined,
+        });
+      });
+      s.on('subscription', () => status.now());
+      s.on('refused', (r: SettingsRefusal) => {
+        const line = t('oma-settings-server.log.refused', { method: r.method, status: r.status, reason: r.reason });
+        if (r.status >= 500) node.error(line);
+        else node.debug(line);
+      });
+      server = s;
+      removeHandler = endpoint.config.endpoint.addHandler(s.handle);
+      status.now();
+    });
+    started.catch((err: unknown) => {
+      loadError = errorOf(err).message;
+      node.error(t('oma-settings-server.errors.load', { error: loadError }));
+      status.now();
+    });
+    endpoint.attach();
+
+    node.on('close', (_removed, done) => {
+      closed = true;
+      status.cancel();
+      const finish = (): void => {
+        endpoint.detach();
+        done();
+      };
+      started
+        .catch(() => undefined)
+        .then(async () => {
+          removeHandler();
+          // Watchers hear `deactivated` and subscribe again to whoever serves next.
+          server?.close();
+          publications.close();
+          await publications.idle();
+          await store.close();
+        })
+        .catch((err: unknown) => node.error(errorOf(err)))
+        .finally(finish);
+    });
+  });
+};
