@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { crc32 } from '../../lib/store/crc32';
+import { randomBytes } from 'node:crypto';
+import { crc32, crc32Portable } from '../../lib/store/crc32';
 import { decodeBody, encodeRecord, putBody, readFrames } from '../../lib/store/journal-format';
 import { JournalStore, type JournalStoreOptions } from '../../lib/store/journal-store';
 
@@ -67,9 +68,15 @@ describe('JournalStore', () => {
     await store.close();
   }
 
-  it('computes the CRC-32 of RFC 1952 (check value of "123456789")', () => {
-    assert.equal(crc32(Buffer.from('123456789')), 0xcbf43926);
-    assert.equal(crc32(Buffer.alloc(0)), 0);
+  it('computes the CRC-32 of RFC 1952 (check value of "123456789"), natively and portably alike', () => {
+    for (const f of [crc32, crc32Portable]) {
+      assert.equal(f(Buffer.from('123456789')), 0xcbf43926);
+      assert.equal(f(Buffer.alloc(0)), 0);
+    }
+    for (let i = 0; i < 20; i++) {
+      const data = randomBytes(i * 97);
+      assert.equal(crc32(data), crc32Portable(data));
+    }
   });
 
   it('writes the puts of one turn in one flush, and resolves none before that flush', async () => {
@@ -364,6 +371,22 @@ describe('JournalStore', () => {
     assert.ok(warnings.some((w) => /compaction into generation 1 failed/.test(w)), warnings.join('\n'));
     fs.rmdirSync(path.join(dir, 'snapshot-1.json.tmp'));
     assert.equal((await reload()).map.size, 6);
+  });
+
+  it('rejects the writes of a batch the disk refused, and refuses more when it cannot cut the journal back', async () => {
+    const store = make();
+    await store.load();
+    await store.put('kept', { n: 1 });
+    // Pull the file out from under the store: the next write and the undo both fail.
+    await (store as unknown as { handle: { close(): Promise<void> } }).handle.close();
+    const results = await Promise.allSettled([store.put('lost', { n: 2 }), store.delete('kept')]);
+    assert.deepEqual(
+      results.map((r) => r.status),
+      ['rejected', 'rejected'],
+    );
+    assert.match(String((results[0] as PromiseRejectedResult).reason), /cannot write .*journal-0\.log/);
+    await assert.rejects(store.put('later', { n: 3 }), /takes no more writes/);
+    assert.deepEqual(sorted((await reload()).map), [['kept', { n: 1 }]], 'nothing that was refused is on disk');
   });
 
   it('leaves files that are not its own alone', async () => {
