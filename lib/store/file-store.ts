@@ -14,6 +14,7 @@ import * as fs from 'node:fs';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { randomHex } from '../util/random';
+import { isMissing, syncDirectory, writeFileSynced } from './durable-fs';
 import type { KeyValueStore } from './store';
 
 const SUFFIX = '.json';
@@ -41,10 +42,6 @@ export function fileNameForKey(key: string): string {
   const plain = Buffer.from(key, 'utf8').toString('base64url');
   if (plain.length + SUFFIX.length <= MAX_PLAIN_NAME) return `k-${plain}${SUFFIX}`;
   return `h-${createHash('sha256').update(key, 'utf8').digest('hex')}${SUFFIX}`;
-}
-
-function isMissing(err: unknown): boolean {
-  return (err as NodeJS.ErrnoException)?.code === 'ENOENT';
 }
 
 export class FileStore<T> implements KeyValueStore<T> {
@@ -111,19 +108,13 @@ export class FileStore<T> implements KeyValueStore<T> {
     const target = path.join(this.dir, name);
     const temp = path.join(this.dir, `.${name}.${randomHex(6)}${TEMP_SUFFIX}`);
     try {
-      const handle = await fsp.open(temp, 'wx', 0o600);
-      try {
-        await handle.writeFile(text, 'utf8');
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
+      await writeFileSynced(temp, text);
       await fsp.rename(temp, target);
     } catch (err) {
       await fsp.rm(temp, { force: true }).catch(() => undefined);
       throw err;
     }
-    await this.syncDir();
+    await syncDirectory(this.dir);
   }
 
   private async unlink(name: string): Promise<void> {
@@ -133,22 +124,7 @@ export class FileStore<T> implements KeyValueStore<T> {
       if (isMissing(err)) return;
       throw err;
     }
-    await this.syncDir();
-  }
-
-  // Flushing a directory is what makes a rename or unlink durable on Linux;
-  // some platforms (Windows) cannot open a directory, and there the rename is
-  // as durable as the platform makes it.
-  private async syncDir(): Promise<void> {
-    let handle: fsp.FileHandle | undefined;
-    try {
-      handle = await fsp.open(this.dir, 'r');
-      await handle.sync();
-    } catch {
-      // best effort, see above
-    } finally {
-      await handle?.close().catch(() => undefined);
-    }
+    await syncDirectory(this.dir);
   }
 
   private removeLeftover(name: string): void {

@@ -6,6 +6,7 @@ import type { KeyValueStore } from './store';
 
 export class MemoryStore<T> implements KeyValueStore<T> {
   private readonly entries = new Map<string, T>();
+  private closed = false;
 
   async load(): Promise<Map<string, T>> {
     const out = new Map<string, T>();
@@ -14,15 +15,18 @@ export class MemoryStore<T> implements KeyValueStore<T> {
   }
 
   async put(key: string, value: T): Promise<void> {
+    if (this.closed) throw new Error('memory store is closed');
     this.entries.set(key, structuredClone(value));
   }
 
   async delete(key: string): Promise<void> {
+    if (this.closed) throw new Error('memory store is closed');
     this.entries.delete(key);
   }
 
+  /** Later puts and deletes are refused, as by the stores on disk; the entries stay readable. */
   async close(): Promise<void> {
-    // Nothing to release: the entries stay readable until the object is dropped.
+    this.closed = true;
   }
 
   get size(): number {
