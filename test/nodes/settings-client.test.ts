@@ -8,6 +8,7 @@ import { collected, statusOf } from '../support/collect';
 import { freePort } from '../support/free-port';
 import { useNodeRedHelper } from '../support/helper-lifecycle';
 import { MiniSettingsCore } from '../support/mini-settings-core';
+import { settingsFlow } from '../support/settings-flow';
 import { allNodes } from '../support/nodes';
 import type { TestNode } from '../support/test-helper-types';
 
@@ -49,26 +50,10 @@ describe('nodes: publish settings and settings watch', function () {
     await core.close();
   });
 
-  /** register -> publish settings and settings watch, for one or two clients of alice. */
-  function flow(clients: string[], publish: Record<string, unknown> = {}, enabler = 'poc') {
-    const f: Record<string, unknown>[] = [
-      { id: 'ep', type: 'oma-sip-endpoint', transport: 'udp', address: '127.0.0.1', port: 0, coreHost: '127.0.0.1', corePort: core.port, domain: 'lab.test', t1: 500 },
-    ];
-    const credentials: Record<string, Record<string, string>> = {};
-    for (const c of clients) {
-      f.push(
-        { id: `user-${c}`, type: 'oma-sip-user', identity: 'alice', enabler },
-        { id: `reg-${c}`, type: 'oma-register', endpoint: 'ep', user: `user-${c}`, expires: 1800, registerOnStart: true, deregisterOnClose: false, wires: [[`reg-out-${c}`, `pub-${c}`, `watch-${c}`]] },
-        { id: `reg-out-${c}`, type: 'collect' },
-        { id: `pub-${c}`, type: 'oma-publish-settings', endpoint: 'ep', user: `user-${c}`, entityId: c, pocIsb: 'false', pocAnswerMode: 'manual', removeOnClose: true, wires: [[`pub-out-${c}`]], ...publish },
-        { id: `pub-out-${c}`, type: 'collect' },
-        { id: `watch-${c}`, type: 'oma-settings-watch', endpoint: 'ep', user: `user-${c}`, entityId: c, expires: 3600, subscribeOnStart: false, wires: [[`watch-out-${c}`]] },
-        { id: `watch-out-${c}`, type: 'collect' },
-      );
-      credentials[`user-${c}`] = { password: 'alice-pw' };
-    }
+  const flow = (clients: string[], publish: Record<string, unknown> = {}, enabler: 'poc' | 'im' = 'poc') => {
+    const { flow: f, credentials } = settingsFlow({ corePort: core.port, clients, publish, enabler });
     return { f, credentials };
-  }
+  };
 
   it('publishes once after the registration, with its expiry and Service-Route, and not on a refresh', async () => {
     const { f, credentials } = flow(['a']);

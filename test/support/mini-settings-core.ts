@@ -101,7 +101,9 @@ export class MiniSettingsCore {
 
   private onSubscribe(req: IncomingRequest): void {
     const expires = headerText(req.message, 'expires') ?? '3600';
-    req.respond(200, { headers: { expires, contact: [{ uri: this.endpoint.contactUri(), params: {} }] } });
+    // RFC 3261 12.1.1: the Record-Route of a core goes back in the 2xx, so the dialog runs through the core.
+    const recordRoute = req.message.headers['record-route'];
+    req.respond(200, { headers: { expires, contact: [{ uri: this.endpoint.contactUri(), params: {} }], ...(recordRoute ? { 'record-route': recordRoute } : {}) } });
     const d = dialogAsUas(req.message, req.toTag)!;
     this.watchers.push(d);
     this.endpoint.dialogs.register(d.callId, d.localTag, (r) => {
