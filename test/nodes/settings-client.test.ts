@@ -165,6 +165,16 @@ describe('nodes: publish settings and settings watch', function () {
     assert.deepEqual(sub.headers.route?.map((r) => r.uri), [`sip:orig@127.0.0.1:${core.port};lr`], 'the Service-Route of the registration');
     await statusOf(helper.getNode('watch-a'), (s) => s.fill === 'green' && /no settings yet/.test(s.text ?? ''), 5000, 'no settings yet');
 
+    // A broken document: answered, reported (with the NOTIFY) and the settings stay as they were.
+    const { seen: errors, reach } = errorsOf(helper.getNode('watch-a'));
+    assert.deepEqual(await core.notifyAll('<poc-settings xmlns="urn:oma:params:xml:ns:poc:poc-settings"><entity'), [200]);
+    const bad = await collected('watch-out-a').event('invalid');
+    assert.match(bad.payload.error, /XML malformed/);
+    await reach(1);
+    assert.match(errors[0]!.error, /settings NOTIFY refused, last good settings kept/);
+    assert.match(errors[0]!.msg.sip.raw, /^NOTIFY /);
+    await statusOf(helper.getNode('watch-a'), (s) => s.fill === 'green' && /no settings yet/.test(s.text ?? ''), 5000, 'still no settings yet');
+
     helper.getNode('pub-a').receive({ payload: 'publish' });
     await collected('pub-out-a').event('published');
     await collected('watch-out-a').next((m) => m.payload.event === 'settings' && m.payload.own === 'a');

@@ -118,6 +118,11 @@ export class MiniSettingsCore {
     void this.notify(d);
   }
 
+  /** A NOTIFY with this body to every watcher (a test's broken or hostile document); their answers. */
+  notifyAll(body: string, type = 'application/poc-settings+xml'): Promise<number[]> {
+    return Promise.all(this.watchers.map((d) => sendNotify(this.endpoint, d, { event: 'poc-settings', state: 'active;expires=3600', body, type })));
+  }
+
   /** The whole document: the entities of every live publication (RFC 3903 composition). */
   private async notify(d: Dialog, state = 'active;expires=3600'): Promise<void> {
     const body = writeSettings({ entities: [...this.publications.values()].flatMap((p) => p.entities) });
