@@ -4,10 +4,11 @@ import type { NotifierReport } from '../lib/labcore/reg-notifier';
 import type { RegistrarEvent } from '../lib/labcore/registrar';
 import type { ThirdPartyResult } from '../lib/labcore/third-party';
 import { parseUsers } from '../lib/labcore/users';
+import { parseUri } from '../lib/sip/uri';
 import { useEndpoint } from './common/endpoint-user';
 import { translator } from './common/i18n';
 import { compact, integer, text, type NodeDef, type RedApi, type RedNode } from './common/red';
-import { up } from './common/status';
+import { failed, short, up } from './common/status';
 
 export = function (RED: RedApi): void {
   RED.nodes.registerType(
@@ -20,6 +21,12 @@ export = function (RED: RedApi): void {
         if (!endpoint || endpoint.showTrouble()) return;
         node.status(up(t('oma-lab-core.status.running', { hostPort: endpoint.config.endpoint.hostPort, count: core.registeredUsers })));
       };
+      const settingsServerUri = text(def, 'settingsServer') || undefined;
+      if (settingsServerUri && parseUri(settingsServerUri)?.scheme !== 'sip') {
+        node.error(t('oma-lab-core.errors.settings-server', { uri: settingsServerUri }));
+        node.status(failed(short(t('oma-lab-core.errors.settings-server', { uri: settingsServerUri }))));
+        return;
+      }
       const endpoint = useEndpoint(RED, node, def, t, showStatus);
       if (!endpoint) return;
       const { users, errors } = parseUsers(this.credentials?.users ?? '');
@@ -31,6 +38,8 @@ export = function (RED: RedApi): void {
         domain: text(def, 'domain') || endpoint.config.domain,
         users,
         appServerUri: asHost ? `sip:${asHost}:${asPort}${asTransport}` : undefined,
+        settingsServerUri,
+        settingsEvents: text(def, 'settingsEvents', 'poc-settings').split(/[\s,;]+/).filter(Boolean),
         triggerTags: text(def, 'triggerTags', DEFAULT_TRIGGER_TAGS.join(' ')).split(/[\s,;]+/).filter(Boolean),
         minExpires: integer(def, 'minExpires', 60),
         maxExpires: integer(def, 'maxExpires', 3600),

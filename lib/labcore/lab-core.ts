@@ -5,6 +5,7 @@ import { EventEmitter } from 'node:events';
 import type { IncomingRequest, RequestHandler, SipEndpoint } from '../sip/endpoint';
 import { realScheduler, type Scheduler } from '../util/scheduler';
 import { LocationService, type Binding, type BindingEvent } from './location';
+import { LabProxy, type ProxyReport } from './proxy';
 import { RegEventNotifier, type NotifierReport } from './reg-notifier';
 import { Registrar, type RegistrarEvent } from './registrar';
 import { ThirdPartyRegistrations, type ThirdPartyResult } from './third-party';
@@ -15,6 +16,10 @@ export interface LabCoreOptions {
   users: ReadonlyMap<string, string>;
   /** Application server for third-party REGISTER; none disables it. */
   appServerUri?: string;
+  /** Where SUBSCRIBE / PUBLISH of the settings events are proxied. Default appServerUri. */
+  settingsServerUri?: string;
+  /** Event packages proxied to the settings server. Default `poc-settings`. */
+  settingsEvents?: string[];
   triggerTags?: string[];
   minExpires?: number;
   maxExpires?: number;
@@ -32,12 +37,13 @@ export interface BindingReport {
 
 /**
  * Events: `binding` (BindingReport), `third-party` (ThirdPartyResult), `auth`
- * (RegistrarEvent), `subscription` (NotifierReport).
+ * (RegistrarEvent), `subscription` (NotifierReport), `proxy` (ProxyReport).
  */
 export class LabCore extends EventEmitter {
   readonly location: LocationService;
   readonly registrar: Registrar;
   readonly regEvents: RegEventNotifier;
+  readonly proxy: LabProxy;
   private readonly thirdParty?: ThirdPartyRegistrations;
   private readonly detach: Array<() => void> = [];
 
@@ -66,6 +72,15 @@ export class LabCore extends EventEmitter {
       maxExpires: o.maxExpires,
     });
     this.regEvents.onReport = (r: NotifierReport) => this.emit('subscription', r);
+    this.proxy = new LabProxy(endpoint, {
+      domain: o.domain,
+      lookup: (u) => o.users.get(u),
+      location: this.location,
+      scheduler,
+      settingsServerUri: o.settingsServerUri || o.appServerUri,
+      settingsEvents: o.settingsEvents,
+    });
+    this.proxy.onReport = (r: ProxyReport) => this.emit('proxy', r);
     if (o.appServerUri) {
       this.thirdParty = new ThirdPartyRegistrations(endpoint, this.location, {
         serverUri: o.appServerUri,
@@ -84,6 +99,7 @@ export class LabCore extends EventEmitter {
 
   start(): void {
     const handler: RequestHandler = (req: IncomingRequest) => {
+      if (this.proxy.handle(req)) return true;
       switch (req.message.method) {
         case 'REGISTER':
           this.registrar.handle(req);

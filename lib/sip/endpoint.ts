@@ -50,6 +50,16 @@ export interface SendOptions {
   /** Overrides target resolution (used for responses' Contact, tests). */
   target?: Peer;
   onProvisional?: (res: SipResponse, wire: string) => void;
+  /**
+   * Proxy forwarding (RFC 3261 16.6 step 8): our Via goes on top of the
+   * request's Via list instead of replacing it. Responses come back with our
+   * Via still on top; the proxy pops it.
+   */
+  pushVia?: boolean;
+  /** Branch of our Via (a proxy puts its loop-detection hash in it); default a new one. */
+  branch?: string;
+  /** Next hop as a SIP URI, before outbound proxy, Route and Request-URI (Kamailio's `$du`). */
+  destination?: string;
 }
 
 export interface IncomingRequest {
@@ -60,6 +70,8 @@ export interface IncomingRequest {
   readonly toTag: string;
   readonly responded: boolean;
   respond(status: number, opts?: ResponseOptions): void;
+  /** Sends a response from downstream (a proxy's, our Via already popped) as it is, in this request's transaction. */
+  relay(res: SipResponse): void;
 }
 
 /** A handler returns true when it takes the request (and will respond). */
@@ -206,7 +218,7 @@ export class SipEndpoint extends EventEmitter {
     };
     const send = (peer: Peer): void => {
       if (!this.isRunning) return local(503, 'Endpoint Not Running', peer);
-      this.stampVia(req, peer);
+      this.stampVia(req, peer, opts);
       let requestWire = '';
       let finalSeen = false;
       const tx = new ClientTransaction(
@@ -231,28 +243,32 @@ export class SipEndpoint extends EventEmitter {
       tx.start();
     };
     // Most targets are IP addresses or cached names: no promise on that path.
-    const known = opts.target ?? this.knownTarget(req);
+    const known = opts.target ?? this.knownTarget(req, opts.destination);
     if (known) {
       go(known);
       return;
     }
-    this.resolveTarget(req).then(go, (err: Error) =>
+    this.resolveTarget(req, opts.destination).then(go, (err: Error) =>
       local(503, `Cannot Resolve Target (${err.message})`, { protocol: this.protocol, address: '', port: 0 }),
     );
   }
 
-  private stampVia(req: SipRequest, peer: Peer): void {
-    const branch = req.method === 'ACK' && req.headers.via?.[0]?.params.branch ? req.headers.via[0].params.branch : newBranch();
+  private stampVia(req: SipRequest, peer: Peer, opts: SendOptions): void {
+    const branch = opts.branch ?? (req.method === 'ACK' && !opts.pushVia && req.headers.via?.[0]?.params.branch ? req.headers.via[0].params.branch : newBranch());
     const params: Record<string, string | null> = { branch };
     if (peer.protocol === 'udp') params.rport = null; // RFC 3581: answer us where we sent from
-    req.headers.via = [{ version: '2.0', protocol: peer.protocol.toUpperCase(), host: this.host, port: this.port, params }];
+    const ours = { version: '2.0', protocol: peer.protocol.toUpperCase(), host: this.host, port: this.port, params };
+    req.headers.via = opts.pushVia ? [ours, ...(req.headers.via ?? [])] : [ours];
     if (req.headers['max-forwards'] === undefined) req.headers['max-forwards'] = '70';
   }
 
-  /** The next hop's name: the outbound proxy, else the first loose route, else the Request-URI (RFC 3261 8.1.2). */
-  private nextHop(req: SipRequest): HostPort {
-    if (this.options.outboundProxy) return this.options.outboundProxy;
-    const route = req.headers.route?.[0]?.uri;
+  /**
+   * The next hop's name: the destination given, else the outbound proxy, else
+   * the first loose route, else the Request-URI (RFC 3261 8.1.2).
+   */
+  private nextHop(req: SipRequest, destination?: string): HostPort {
+    if (!destination && this.options.outboundProxy) return this.options.outboundProxy;
+    const route = destination ?? req.headers.route?.[0]?.uri;
     const u = parseUri(route ?? req.uri);
     if (!u || u.scheme === 'tel') throw new Error(`no SIP host in ${route ?? req.uri}`);
     const t = u.params.transport?.toLowerCase();
@@ -264,10 +280,10 @@ export class SipEndpoint extends EventEmitter {
   }
 
   /** The target when it needs no name lookup (an IP address, or a name resolved recently). */
-  private knownTarget(req: SipRequest): Peer | undefined {
+  private knownTarget(req: SipRequest, destination?: string): Peer | undefined {
     let hop: HostPort;
     try {
-      hop = this.nextHop(req);
+      hop = this.nextHop(req, destination);
     } catch {
       return undefined; // resolveTarget reports it
     }
@@ -276,8 +292,8 @@ export class SipEndpoint extends EventEmitter {
     return cached && cached.until > Date.now() ? this.peerOf(hop, cached.address) : undefined;
   }
 
-  async resolveTarget(req: SipRequest): Promise<Peer> {
-    const hop = this.nextHop(req);
+  async resolveTarget(req: SipRequest, destination?: string): Promise<Peer> {
+    const hop = this.nextHop(req, destination);
     return this.peerOf(hop, await this.resolveHost(hop.host));
   }
 
@@ -389,6 +405,11 @@ export class SipEndpoint extends EventEmitter {
         if (!st || finalSent) return;
         if (status >= 200) finalSent = true;
         st.respond(makeResponse(req, status, { toTag, ...opts }));
+      },
+      relay: (res: SipResponse) => {
+        if (!st || finalSent) return;
+        if (res.status >= 200) finalSent = true;
+        st.respond(res);
       },
     };
   }

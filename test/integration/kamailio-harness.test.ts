@@ -186,6 +186,18 @@ function registerRequest(core: KamailioInstance, b: Binding, contact: string, he
 }
 
 /** REGISTER, answer the 401 with digest credentials, return the final response. */
+/**
+ * Sends a request that the core authenticates as a proxy: on 407 it goes again
+ * with the next CSeq and Proxy-Authorization. Returns the response the core forwarded.
+ */
+async function sendProxyAuthorized(core: KamailioInstance, ua: Endpoint, callId: string, method: string, uri: string, user: string, password: string, make: (cseq: number, extra: string[]) => string): Promise<void> {
+  ua.send(make(1, []), core.port);
+  const first = await ua.next(isResponse(callId, method), `407 to ${method}`);
+  assert.equal(statusCode(first), 407, 'the core challenges the client as a proxy');
+  const challenge = headerValue(first, 'Proxy-Authenticate') ?? '';
+  ua.send(make(2, ['Proxy-' + authorization(challenge, user, password, method, uri)]), core.port);
+}
+
 async function register(core: KamailioInstance, b: Binding, contact: string, headers: string[] = []): Promise<string> {
   b.ua.send(registerRequest(core, b, contact, headers), core.port);
   const first = await b.ua.next(isResponse(b.callId, 'REGISTER'), `response to REGISTER of ${b.user}`);
@@ -406,19 +418,22 @@ describe('Kamailio harness (real SIP core)', function () {
       // with Record-Route, so the AS's in-dialog NOTIFY comes back through it.
       const callId = `set-${token()}`;
       const fromTag = token();
-      ua.send(build(`SUBSCRIBE sip:alice@${core.domain} SIP/2.0`, [
+      const aliceUri = `sip:alice@${core.domain}`;
+      await sendProxyAuthorized(core, ua, callId, 'SUBSCRIBE', aliceUri, 'alice', 'alice-pw', (cseq, extra) => build(`SUBSCRIBE ${aliceUri} SIP/2.0`, [
         `Via: SIP/2.0/UDP ${HOST}:${ua.port};branch=z9hG4bK-${token()};rport`,
         'Max-Forwards: 70',
         `From: <sip:alice@${core.domain}>;tag=${fromTag}`,
         `To: <sip:alice@${core.domain}>`,
         `Call-ID: ${callId}`,
-        'CSeq: 1 SUBSCRIBE',
+        `CSeq: ${cseq} SUBSCRIBE`,
         `Contact: <sip:alice@${HOST}:${ua.port}>`,
         'Event: poc-settings',
         'Expires: 600',
-      ]), core.port);
+        ...extra,
+      ]));
       const atAs = await as.next(isRequest('SUBSCRIBE', (m) => headerValue(m, 'Call-ID') === callId), 'SUBSCRIBE at the AS');
       assert.match(atAs, new RegExp(`^SUBSCRIBE sip:alice@${core.domain} SIP/2\\.0`), 'Request-URI stays the user');
+      assert.equal(headerValue(atAs, 'P-Asserted-Identity'), `<sip:alice@${core.domain}>`, 'the core asserts the authenticated user');
       const recordRoute = headerValues(atAs, 'Record-Route');
       assert.equal(recordRoute.length, 1);
       assert.match(recordRoute[0], new RegExp(`${HOST}:${core.port}.*;lr`));
@@ -448,17 +463,19 @@ describe('Kamailio harness (real SIP core)', function () {
       // PUBLISH poc-settings and SUBSCRIBE to deferred message info take the same way.
       for (const [method, event] of [['PUBLISH', 'poc-settings'], ['SUBSCRIBE', 'deferred-message-info']]) {
         const id = `${method}-${token()}`;
-        ua.send(build(`${method} sip:alice@${core.domain} SIP/2.0`, [
+        const tag = token();
+        await sendProxyAuthorized(core, ua, id, method, aliceUri, 'alice', 'alice-pw', (cseq, extra) => build(`${method} ${aliceUri} SIP/2.0`, [
           `Via: SIP/2.0/UDP ${HOST}:${ua.port};branch=z9hG4bK-${token()};rport`,
           'Max-Forwards: 70',
-          `From: <sip:alice@${core.domain}>;tag=${token()}`,
+          `From: <sip:alice@${core.domain}>;tag=${tag}`,
           `To: <sip:alice@${core.domain}>`,
           `Call-ID: ${id}`,
-          `CSeq: 1 ${method}`,
+          `CSeq: ${cseq} ${method}`,
           `Contact: <sip:alice@${HOST}:${ua.port}>`,
           `Event: ${event}`,
           'Expires: 0',
-        ]), core.port);
+          ...extra,
+        ]));
         const relayed = await as.next(isRequest(method, (m) => headerValue(m, 'Call-ID') === id), `${method} ${event} at the AS`);
         assert.equal(headerValue(relayed, 'Event'), event);
         as.send(responseTo(relayed, '200 OK', [`Contact: <sip:${HOST}:${as.port}>`, 'Expires: 0']), core.port);

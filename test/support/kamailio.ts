@@ -27,6 +27,8 @@ export interface KamailioOptions {
   users?: KamailioUser[];
   /** Enables third-party REGISTER and the routing of settings events to this server. */
   appServer?: { host: string; port: number; transport?: 'udp' | 'tcp' };
+  /** Where settings SUBSCRIBE / PUBLISH are proxied, and whose requests are trusted. Default appServer. */
+  settingsServer?: { host: string; port: number; transport?: 'udp' | 'tcp' };
   /** Reg event (SUBSCRIBE Event: reg). Default true. */
   reginfo?: boolean;
   minExpires?: number;
@@ -73,6 +75,7 @@ interface Resolved {
   domain: string;
   users: KamailioUser[];
   appServer?: { host: string; port: number; transport: 'udp' | 'tcp' };
+  settingsServer?: { host: string; port: number; transport: 'udp' | 'tcp' };
   reginfo: boolean;
   minExpires: number;
   maxExpires: number;
@@ -128,6 +131,7 @@ function resolveOptions(opts: KamailioOptions): Resolved {
     domain: opts.domain ?? 'lab.test',
     users: opts.users ?? DEFAULT_USERS,
     appServer: opts.appServer && { transport: 'udp', ...opts.appServer },
+    settingsServer: (opts.settingsServer ?? opts.appServer) && { transport: 'udp', ...(opts.settingsServer ?? opts.appServer)! },
     reginfo: opts.reginfo ?? true,
     minExpires: opts.minExpires ?? 60,
     maxExpires: opts.maxExpires ?? 3600,
@@ -139,9 +143,10 @@ function resolveOptions(opts: KamailioOptions): Resolved {
   };
   checkToken('domain', r.domain, /^[A-Za-z0-9.-]+$/);
   for (const u of r.users) checkToken('user name', u.user, /^[A-Za-z0-9._~+!$&'()*,=-]+$/);
-  if (r.appServer) {
-    checkToken('appServer.host', r.appServer.host, /^[A-Za-z0-9.:-]+$/);
-    checkNonNegative('appServer.port', r.appServer.port);
+  for (const [what, s] of [['appServer', r.appServer], ['settingsServer', r.settingsServer]] as const) {
+    if (!s) continue;
+    checkToken(`${what}.host`, s.host, /^[A-Za-z0-9.:-]+$/);
+    checkNonNegative(`${what}.port`, s.port);
   }
   for (const [k, v] of Object.entries({ minExpires: r.minExpires, maxExpires: r.maxExpires, defaultExpires: r.defaultExpires, shmMb: r.shmMb, pkgMb: r.pkgMb, children: r.children })) {
     checkNonNegative(k, v);
@@ -213,6 +218,10 @@ function kamailioArgs(r: Resolved, port: number, runDir: string): string[] {
   if (debug && /^-?\d$/.test(debug)) args.push(...define(`DEBUG_LEVEL=${debug}`));
   if (r.reginfo) args.push(...define('WITH_REGINFO'));
   if (r.appServer) args.push(...define('WITH_THIRDPARTY'), ...define(`AS_URI="${appServerUri(r.appServer)}"`));
+  if (r.appServer && r.settingsServer) {
+    const s = r.settingsServer;
+    args.push(...define(`SETTINGS_URI="${appServerUri(s)}"`), ...define(`SETTINGS_ADDR="${s.host}"`), ...define(`SETTINGS_PORT=${s.port}`));
+  }
   return args;
 }
 
