@@ -1,5 +1,5 @@
 // The settings client nodes through a real SIP core: Kamailio registers the
-// client and relays PUBLISH and SUBSCRIBE poc-settings to the application
+// client, challenges (407) and asserts it, and relays PUBLISH and SUBSCRIBE poc-settings to the application
 // server (here the small in-test settings server), with Record-Route, so the
 // NOTIFYs and the un-SUBSCRIBE travel through the core (seed 002 steps 16-32).
 /* eslint-disable @typescript-eslint/no-require-imports */
@@ -44,6 +44,9 @@ describe('integration: settings clients through a real Kamailio', function () {
     assert.equal(atServer.uri, 'sip:alice@lab.test', 'Request-URI stays the user through the core');
     assert.ok(atServer.headers.via.length >= 2, 'the core is on the path (its Via on top)');
     assert.equal(headerText(atServer, 'accept-contact'), '*;+g.poc.talkburst;require;explicit');
+    assert.deepEqual(published.sip.exchange.map((m: any) => m.status ?? m.method), ['PUBLISH', 407, 'PUBLISH', 200], 'the core challenges, the client answers');
+    assert.match(headerText(atServer, 'p-asserted-identity') ?? '', /sip:alice@lab\.test/, 'the core asserts the user');
+    assert.equal(headerText(atServer, 'p-preferred-identity'), undefined, 'the client’s preferred identity does not pass the core');
 
     const both = await collected('watch-out-a').next((m) => m.payload.event === 'settings' && m.payload.entities.length === 2, 20000, 'both entities');
     assert.equal(both.payload.own, 'a');

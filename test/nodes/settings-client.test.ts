@@ -3,6 +3,8 @@
 // serves REGISTER, PUBLISH and SUBSCRIBE poc-settings.
 /* eslint-disable @typescript-eslint/no-require-imports */
 import assert from 'node:assert/strict';
+import { LabCore } from '../../lib/labcore/lab-core';
+import { SipEndpoint } from '../../lib/sip/endpoint';
 import { headerText } from '../../lib/sip/message';
 import { collected, statusOf } from '../support/collect';
 import { freePort } from '../support/free-port';
@@ -183,5 +185,28 @@ describe('nodes: publish settings and settings watch', function () {
     assert.ok(last.some((r) => r.method === 'PUBLISH' && headerText(r, 'expires') === '0'), 'the publication was removed');
     assert.ok(last.some((r) => r.method === 'SUBSCRIBE' && headerText(r, 'expires') === '0'), 'the subscription was ended');
     assert.equal(core.held, 0);
+  });
+
+  it('works through the lab core as proxy: challenged, asserted, and the NOTIFYs come back through it', async () => {
+    const coreEndpoint = new SipEndpoint({ transport: 'udp', address: '127.0.0.1', port: await freePort() });
+    await coreEndpoint.start();
+    const lab = new LabCore(coreEndpoint, { domain: 'lab.test', users: new Map([['alice', 'alice-pw']]), settingsServerUri: `sip:127.0.0.1:${core.port}` });
+    lab.start();
+    try {
+      const { flow: f, credentials } = settingsFlow({ corePort: coreEndpoint.port, clients: ['a', 'b'] });
+      await helper.load(nodes, f, credentials);
+      const published = await collected('pub-out-a').event('published');
+      assert.ok(published.sip.exchange.some((m: any) => m.status === 407 || m.status === 401), 'the core challenged the PUBLISH');
+      const atServer = core.publishes()[0]!;
+      assert.match(headerText(atServer, 'p-asserted-identity') ?? '', /sip:alice@lab\.test/, 'the core asserts the user');
+      const both = await collected('watch-out-a').next((m) => m.payload.event === 'settings' && m.payload.entities.length === 2, 15000, 'both entities');
+      assert.equal(both.payload.own, 'a');
+      assert.match(both.sip.headers.via, new RegExp(`127\\.0\\.0\\.1:${coreEndpoint.port}`), 'the NOTIFY came through the core');
+      await helper.unload();
+      assert.equal(core.held, 0, 'both publications removed on close');
+    } finally {
+      await lab.stop();
+      await coreEndpoint.close();
+    }
   });
 });
