@@ -3,12 +3,12 @@
 // reported as changes. A document that breaks the version sequence asks the
 // notifier for full state by refreshing; a hostile or malformed body is
 // reported and leaves the view as it was.
-import { EventEmitter } from 'node:events';
 import { isEmptyBody, readReginfo } from '../reginfo/reginfo-reader';
 import { REGINFO_CONTENT_TYPE } from '../reginfo/reginfo-types';
 import { ReginfoView, type ReginfoChange, type ReginfoSnapshot } from '../reginfo/reginfo-view';
 import type { UserAgent } from '../sip/user-agent';
-import { Subscriber, type NotifyEvent, type SubscriberOptions, type SubscriptionChange } from '../subscription/subscriber';
+import { PackageSubscription } from '../subscription/package-subscription';
+import type { NotifyEvent, SubscriberOptions } from '../subscription/subscriber';
 
 export type RegSubscriptionOptions = Omit<SubscriberOptions, 'event' | 'accept'>;
 
@@ -29,37 +29,17 @@ export interface RegProblem {
 }
 
 /** Emits `update` (RegUpdate), `invalid` (RegProblem), `resync` (RegProblem) and `change` (SubscriptionChange). */
-export class RegSubscription extends EventEmitter {
-  readonly subscriber: Subscriber;
+export class RegSubscription extends PackageSubscription {
   readonly view = new ReginfoView();
 
   constructor(
     ua: UserAgent,
     readonly options: RegSubscriptionOptions,
   ) {
-    super();
-    this.subscriber = new Subscriber(ua, { ...options, event: 'reg', accept: [REGINFO_CONTENT_TYPE] });
-    this.subscriber.on('notify', (n: NotifyEvent) => this.onNotify(n));
-    this.subscriber.on('change', (c: SubscriptionChange) => this.emit('change', c));
+    super(ua, { ...options, event: 'reg', accept: [REGINFO_CONTENT_TYPE] });
   }
 
-  get aor(): string {
-    return this.options.target;
-  }
-
-  start(): Promise<void> {
-    return this.subscriber.start();
-  }
-
-  unsubscribe(): Promise<void> {
-    return this.subscriber.unsubscribe();
-  }
-
-  stop(): void {
-    this.subscriber.stop();
-  }
-
-  private onNotify(n: NotifyEvent): void {
+  protected onNotify(n: NotifyEvent): void {
     if (n.first) this.view.restart();
     if (isEmptyBody(n.body)) {
       // Kamailio answers a subscription to a user without bindings with an empty NOTIFY;
@@ -68,9 +48,9 @@ export class RegSubscription extends EventEmitter {
       this.emit('update', { aor: this.aor, notify: n, changes, snapshot: this.view.snapshot() } satisfies RegUpdate);
       return;
     }
-    const type = (n.contentType ?? '').split(';')[0]!.trim().toLowerCase();
-    if (type !== REGINFO_CONTENT_TYPE) {
-      this.emit('invalid', { aor: this.aor, notify: n, error: `NOTIFY body of type "${n.contentType ?? 'none'}", expected ${REGINFO_CONTENT_TYPE}` } satisfies RegProblem);
+    const wrong = this.wrongType(n);
+    if (wrong) {
+      this.emit('invalid', { aor: this.aor, notify: n, error: wrong } satisfies RegProblem);
       return;
     }
     const read = readReginfo(n.body);

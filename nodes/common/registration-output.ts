@@ -1,5 +1,6 @@
 // Turns a registration change into the node's output message.
 import type { RegistrationChange, RegistrationInfo } from '../../lib/registration/registration';
+import type { Exchange } from '../../lib/sip/exchange';
 import { summarize, type SipSummary } from '../../lib/sip/summary';
 import { decode } from '../../lib/sip/codec';
 import { compact, type NodeMessage } from './red';
@@ -47,7 +48,7 @@ export function registrationPayload(info: RegistrationInfo, event: RegistrationE
 }
 
 /** `msg.sip`: the final response, with the whole exchange (REGISTER, 401, REGISTER, 200) beside it. */
-export function exchangeSummary(c: RegistrationChange): (SipSummary & { exchange: SipSummary[] }) | undefined {
+export function exchangeSummary(c: { exchanges: Exchange[] }): (SipSummary & { exchange: SipSummary[] }) | undefined {
   const last = c.exchanges.at(-1);
   if (!last) return undefined;
   const exchange: SipSummary[] = [];

@@ -9,33 +9,14 @@ import { Registration } from '../../lib/registration/registration';
 import { RegSubscription, type RegProblem, type RegUpdate } from '../../lib/regevent/reg-subscription';
 import { writeReginfo } from '../../lib/reginfo/reginfo-writer';
 import type { ReginfoDocument } from '../../lib/reginfo/reginfo-types';
-import { dialogAsUas, inDialogRequest, type Dialog } from '../../lib/sip/dialog';
+import { dialogAsUas, type Dialog } from '../../lib/sip/dialog';
 import { SipEndpoint, type IncomingRequest } from '../../lib/sip/endpoint';
 import { headerText } from '../../lib/sip/message';
 import type { SubscriptionChange } from '../../lib/subscription/subscriber';
 import { FakeScheduler } from '../support/fake-scheduler';
+import { Events } from '../support/events';
+import { sendNotify, useClosers } from '../support/loopback';
 import { projectRoot } from '../support/project-root';
-
-/** Collects events of an emitter and waits for the next matching one. */
-class Events<T> {
-  private readonly items: T[] = [];
-  private waiter: { match: (t: T) => boolean; resolve: (t: T) => void } | undefined;
-  push = (t: T): void => {
-    if (this.waiter?.match(t)) {
-      const w = this.waiter;
-      this.waiter = undefined;
-      w.resolve(t);
-    } else this.items.push(t);
-  };
-  next(match: (t: T) => boolean = () => true, ms = 5000): Promise<T> {
-    const i = this.items.findIndex(match);
-    if (i >= 0) return Promise.resolve(this.items.splice(i, 1)[0]!);
-    return new Promise((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error('timed out waiting for an event')), ms);
-      this.waiter = { match, resolve: (v) => (clearTimeout(t), resolve(v)) };
-    });
-  }
-}
 
 const USERS = new Map([
   ['alice', 'alice-pw'],
@@ -44,17 +25,7 @@ const USERS = new Map([
 
 describe('reg event subscription (RFC 3680 / RFC 6665)', function () {
   this.timeout(15000);
-  const closers: Array<() => Promise<void> | void> = [];
-  afterEach(async () => {
-    for (const c of closers.splice(0).reverse()) await c();
-  });
-
-  async function endpoint(transport: 'udp' | 'tcp' = 'udp'): Promise<SipEndpoint> {
-    const e = new SipEndpoint({ transport, address: '127.0.0.1', port: 0 });
-    await e.start();
-    closers.push(() => e.close());
-    return e;
-  }
+  const { closers, endpoint } = useClosers();
 
   async function lab(scheduler?: FakeScheduler) {
     const coreEp = await endpoint();
@@ -179,17 +150,7 @@ describe('reg event subscription (RFC 3680 / RFC 6665)', function () {
     async function notifier(script: Script, transport: 'udp' | 'tcp' = 'udp') {
       const ep = await endpoint(transport);
       const dialogs: Dialog[] = [];
-      const send = async (d: Dialog, state: string, body = '', type = 'application/reginfo+xml') => {
-        const n = inDialogRequest(d, 'NOTIFY');
-        n.headers.event = 'reg';
-        n.headers['subscription-state'] = state;
-        n.headers.contact = [{ uri: ep.contactUri(), params: {} }];
-        if (body) {
-          n.headers['content-type'] = type;
-          n.content = body;
-        }
-        return (await ep.request(n)).response.status;
-      };
+      const send = (d: Dialog, state: string, body = '', type = 'application/reginfo+xml') => sendNotify(ep, d, { event: 'reg', state, body, type });
       ep.addHandler((req) => {
         if (req.message.method !== 'SUBSCRIBE') return false;
         const d = dialogAsUas(req.message, req.toTag)!;

@@ -1,39 +1,13 @@
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { profileFor } from '../../lib/registration/enablers';
 import { Registration, type RegistrationChange, type RegistrationOptions } from '../../lib/registration/registration';
 import { headerText, type SipRequest } from '../../lib/sip/message';
+import { authOf, challenge, challenging, expectedResponse, unq } from '../support/digest-peer';
 import { FakeScheduler } from '../support/fake-scheduler';
 import { ScriptedUa, type ScriptedAnswer } from '../support/scripted-ua';
 
-const md5 = (s: string) => createHash('md5').update(s).digest('hex');
-const challenge = (nonce: string, extra: Record<string, string> = {}) => ({
-  'www-authenticate': [{ scheme: 'Digest', realm: '"lab.test"', nonce: `"${nonce}"`, qop: '"auth"', algorithm: 'MD5', ...extra }],
-});
-const unq = (v: string | undefined) => (v ?? '').replace(/^"|"$/g, '');
-
-function authOf(req: SipRequest): Record<string, string> | undefined {
-  const a = req.headers.authorization as Record<string, string>[] | undefined;
-  return a?.[0];
-}
-
-/** The digest response RFC 2617 3.2.2.1 prescribes, computed here independently. */
-function expectedResponse(auth: Record<string, string>, password: string, method = 'REGISTER'): string {
-  const ha1 = md5(`${unq(auth.username)}:${unq(auth.realm)}:${password}`);
-  const ha2 = md5(`${method}:${unq(auth.uri)}`);
-  return md5(`${ha1}:${unq(auth.nonce)}:${auth.nc}:${unq(auth.cnonce)}:${unq(auth.qop) || auth.qop}:${ha2}`);
-}
-
 /** A registrar in a function: challenges unauthenticated requests, then grants. */
-function registrar(password: string, grant: (req: SipRequest) => ScriptedAnswer) {
-  let nonce = 0;
-  return (req: SipRequest): ScriptedAnswer => {
-    const auth = authOf(req);
-    if (!auth) return { status: 401, headers: challenge('n' + ++nonce) };
-    if (unq(auth.response) !== expectedResponse(auth, password)) return { status: 401, headers: challenge('n' + ++nonce) };
-    return grant(req);
-  };
-}
+const registrar = (password: string, grant: (req: SipRequest) => ScriptedAnswer) => challenging(password, grant);
 
 function contactEcho(req: SipRequest, expires: number, extra: Record<string, string> = {}) {
   const c = (req.headers.contact as { uri: string }[])[0]!;
@@ -76,7 +50,7 @@ describe('Registration (client REGISTER state machine)', () => {
     assert.equal(second.headers.cseq.seq, first.headers.cseq.seq + 1);
     const auth = authOf(second)!;
     assert.equal(unq(auth.uri), 'sip:lab.test', 'digest-uri is the Request-URI');
-    assert.equal(unq(auth.response), expectedResponse(auth, 'alice-pw'));
+    assert.equal(unq(auth.response), expectedResponse(auth, 'alice-pw', 'REGISTER'));
     const last = changes.at(-1)!;
     assert.equal(last.info.state, 'registered');
     assert.equal(last.info.expires, 600);
