@@ -9,7 +9,7 @@ import { Publications, type StoredPublication } from '../lib/settings/publicatio
 import type { IncomingRequest } from '../lib/sip/endpoint';
 import { summarize } from '../lib/sip/summary';
 import { parseTrustedSources, TrustedSources } from '../lib/sip/trusted-sources';
-import { FileStore } from '../lib/store/file-store';
+import { JournalStore } from '../lib/store/journal-store';
 import { MemoryStore } from '../lib/store/memory-store';
 import type { KeyValueStore } from '../lib/store/store';
 import { throttled, useEndpoint } from './common/endpoint-user';
@@ -56,9 +56,8 @@ export = function (RED: RedApi): void {
     const userDir = RED.settings?.userDir;
     let store: KeyValueStore<StoredPublication>;
     if (persist && userDir) {
-      const files = new FileStore<StoredPublication>(path.join(userDir, 'oma-sip', node.id));
-      files.onWarning = (m) => node.warn(m);
-      store = files;
+      // A journal with group commit: every 200 OK is durable, and PUBLISHes in flight share one fsync.
+      store = new JournalStore<StoredPublication>(path.join(userDir, 'oma-sip', node.id), { onWarning: (m) => node.warn(m) });
     } else {
       if (persist) node.warn(t('oma-settings-server.errors.no-user-dir'));
       store = new MemoryStore<StoredPublication>();

@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { projectRoot } from '../support/project-root';
 import { startNodeRed, type NodeRedProcess } from '../support/node-red-process';
 
-const TYPES = ['oma-sip-endpoint', 'oma-sip-user', 'oma-register', 'oma-third-party-register', 'oma-lab-core', 'oma-reg-event'];
+const TYPES = ['oma-sip-endpoint', 'oma-sip-user', 'oma-register', 'oma-third-party-register', 'oma-lab-core', 'oma-reg-event', 'oma-publish-settings', 'oma-settings-watch', 'oma-settings-server'];
 const MODULE = 'node-red-contrib-oma-sip';
 
 describe('package: the pack in a real Node-RED', function () {

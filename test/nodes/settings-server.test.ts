@@ -153,8 +153,9 @@ describe('nodes: settings server', function () {
     await helper.unload();
     const last = await nextNotify();
     assert.equal(headerText(last.message, 'subscription-state'), 'terminated;reason=deactivated');
-    const files = fs.readdirSync(path.join(userDir, 'oma-sip', 'ss')).filter((f) => f.endsWith('.json'));
-    assert.equal(files.length, 1, 'one file for the one publication');
+    const journal = fs.readdirSync(path.join(userDir, 'oma-sip', 'ss')).filter((f) => f.startsWith('journal-'));
+    assert.equal(journal.length, 1, 'one journal in the node\'s directory');
+    assert.match(fs.readFileSync(path.join(userDir, 'oma-sip', 'ss', journal[0]!), 'utf8'), /sip:alice@lab\.test/, 'the publication is in the journal');
 
     await loaded();
     await statusOf(helper.getNode('ss'), (s) => s.text === '1 users, 0 watchers', 5000, '1 users after the restart');
