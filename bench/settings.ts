@@ -1,0 +1,188 @@
+// Settings server benchmark: PUBLISH requests per second that one
+// oma-settings-server node in a real Node-RED process completes, driven by
+// SIPp playing the trusted core (1,000 users, each: initial with a body,
+// refresh, modify, remove), against SIPp answering the same traffic itself
+// (bench/sipp/publish-uas.xml) as the limit of this machine. Rounds alternate.
+// Then N users (default 10,000) publish once and keep it: the process's RSS
+// with N stored settings, and how long a redeploy takes to read them back.
+//
+//   BENCH_USERS=1000 BENCH_CALLS=4000 BENCH_ROUNDS=3 BENCH_STORED=10000 node dist/bench/settings.js
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { SipEndpoint } from '../lib/sip/endpoint';
+import { freePort } from '../test/support/free-port';
+import { startNodeRed, type NodeRedProcess } from '../test/support/node-red-process';
+import { projectRoot } from '../test/support/project-root';
+import { benchUsers, writeSippCsv } from './sipp/users';
+import { median, printTable, type Row } from './table';
+
+const DOMAIN = 'lab.test';
+/** PUBLISH requests per call of bench/sipp/publish.xml. */
+const PUBLISH_PER_CALL = 4;
+
+interface SippRun {
+  ok: number;
+  failed: number;
+  seconds: number;
+}
+
+function scenario(name: string): string {
+  return path.join(projectRoot(), 'bench', 'sipp', name);
+}
+
+/** Runs SIPp as the client to `target`, from the fixed local port the server trusts. */
+async function sippClient(target: number, localPort: number, file: string, csv: string, calls: number, concurrency: number): Promise<SippRun> {
+  const args = [
+    `127.0.0.1:${target}`, '-sf', file, '-inf', csv, '-i', '127.0.0.1', '-p', String(localPort),
+    '-m', String(calls), '-l', String(concurrency), '-r', '100000', '-t', 'u1',
+    '-nostdin', '-timeout', '120', '-timeout_error', '-max_socket', '1',
+  ];
+  const t0 = process.hrtime.bigint();
+  const child = spawn('sipp', args, { cwd: os.tmpdir(), stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (out += d));
+  const code = await new Promise<number | null>((r) => child.on('exit', r));
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  const ok = Number(/Successful call\s*\|\s*\d+\s*\|\s*(\d+)/.exec(out)?.[1] ?? 0);
+  const failed = Number(/Failed call\s*\|\s*\d+\s*\|\s*(\d+)/.exec(out)?.[1] ?? calls - ok);
+  if (code !== 0 && ok === 0) throw new Error(`sipp exited ${code}:\n${out.slice(-2000)}`);
+  return { ok, failed, seconds };
+}
+
+async function sippUas(port: number): Promise<ChildProcess> {
+  const child = spawn('sipp', ['-sf', scenario('publish-uas.xml'), '-i', '127.0.0.1', '-p', String(port), '-t', 'u1', '-nostdin', '-m', '100000000'], {
+    cwd: os.tmpdir(),
+    stdio: 'ignore',
+  });
+  await new Promise((r) => setTimeout(r, 500)); // bound and listening
+  return child;
+}
+
+function serverFlow(serverPort: number, corePort: number, persist: boolean, round: string): unknown[] {
+  const tab = `settings-bench-${round}`;
+  return [
+    { id: tab, type: 'tab', label: 'settings benchmark' },
+    // The "core" is SIPp's fixed port: the server believes requests from there only.
+    { id: `ep-${round}`, type: 'oma-sip-endpoint', transport: 'udp', address: '127.0.0.1', port: serverPort, coreHost: '127.0.0.1', corePort, domain: DOMAIN },
+    { id: 'server', z: tab, type: 'oma-settings-server', endpoint: `ep-${round}`, featureTags: '+g.poc.talkburst +g.oma.sip-im', minExpires: 60, maxExpires: 7200, persist, x: 200, y: 100, wires: [[]] },
+  ];
+}
+
+async function deployServer(red: NodeRedProcess, serverPort: number, corePort: number, persist: boolean, round: string): Promise<number> {
+  const t0 = Date.now();
+  await red.deploy(serverFlow(serverPort, corePort, persist, round));
+  await untilServing(serverPort, corePort);
+  return Date.now() - t0;
+}
+
+/**
+ * Waits until the server applies RFC 3903 to a publication from the trusted
+ * core: a refresh for a tag it never gave gets 412 once its store is loaded
+ * (before that: no answer, 405 or 503).
+ */
+async function untilServing(serverPort: number, corePort: number): Promise<void> {
+  const ep = new SipEndpoint({ transport: 'udp', address: '127.0.0.1', port: corePort });
+  await ep.start();
+  try {
+    for (let i = 0; i < 1200; i++) {
+      const r = await ep.request(
+        {
+          method: 'PUBLISH',
+          uri: `sip:probe@${DOMAIN}`,
+          headers: {
+            via: [],
+            to: { uri: `sip:probe@${DOMAIN}`, params: {} },
+            from: { uri: `sip:probe@${DOMAIN}`, params: { tag: ep.newTag() } },
+            'call-id': ep.newCallId(),
+            cseq: { seq: 1, method: 'PUBLISH' },
+            event: 'poc-settings',
+            'accept-contact': '*;+g.poc.talkburst;require;explicit',
+            'p-asserted-identity': `<sip:probe@${DOMAIN}>`,
+            'sip-if-match': 'never-given',
+            expires: '3600',
+          },
+        },
+        { target: { protocol: 'udp', address: '127.0.0.1', port: serverPort } },
+      );
+      if (r.response.status === 412) return;
+      await new Promise((res) => setTimeout(res, 50));
+    }
+    throw new Error('the settings server did not start serving within a minute');
+  } finally {
+    await ep.close();
+  }
+}
+
+async function main(): Promise<void> {
+  const n = Number(process.env.BENCH_USERS ?? 1000);
+  const calls = Number(process.env.BENCH_CALLS ?? 4 * n);
+  const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+  const concurrency = Number(process.env.BENCH_SIPP_CONCURRENCY ?? 50);
+  const stored = Number(process.env.BENCH_STORED ?? 10000);
+  const persist = process.env.BENCH_PERSIST !== '0';
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'oma-settings-bench-'));
+  const csv = path.join(dir, 'users.csv');
+  writeSippCsv(csv, benchUsers(n), DOMAIN);
+  const red = await startNodeRed();
+  const ours: SippRun[] = [];
+  const limit: SippRun[] = [];
+  let rssBefore = 0;
+  let rssStored = 0;
+  let reloadMs = NaN;
+  let storedOk = 0;
+  try {
+    const serverPort = await freePort();
+    const corePort = await freePort();
+    await deployServer(red, serverPort, corePort, persist, 'a');
+    // One uncounted warm-up for the JIT (SIPp has no such start-up).
+    await sippClient(serverPort, corePort, scenario('publish.xml'), csv, Math.min(calls, n), concurrency);
+    for (let r = 0; r < rounds; r++) {
+      ours.push(await sippClient(serverPort, corePort, scenario('publish.xml'), csv, calls, concurrency));
+      const uasPort = await freePort();
+      const uas = await sippUas(uasPort);
+      try {
+        limit.push(await sippClient(uasPort, await freePort(), scenario('publish.xml'), csv, calls, concurrency));
+      } finally {
+        uas.kill('SIGKILL');
+      }
+    }
+    // N stored settings: each user publishes once and keeps it.
+    await new Promise((res) => setTimeout(res, 2000));
+    rssBefore = red.rssMb();
+    const storedCsv = path.join(dir, 'stored.csv');
+    writeSippCsv(storedCsv, benchUsers(stored, 's'), DOMAIN);
+    storedOk = (await sippClient(serverPort, corePort, scenario('publish-initial.xml'), storedCsv, stored, concurrency)).ok;
+    await new Promise((res) => setTimeout(res, 3000));
+    rssStored = red.rssMb();
+    // A redeploy of the same node reads them back from its files.
+    if (persist) reloadMs = await deployServer(red, serverPort, corePort, persist, 'a');
+  } finally {
+    await red.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  const rate = (x: SippRun) => (x.ok * PUBLISH_PER_CALL) / x.seconds;
+  const ratios = ours.map((x, i) => rate(x) / rate(limit[i]!));
+  const fmt = (xs: SippRun[]) => xs.map((x) => Math.round(rate(x))).join(' / ');
+  const rows: Row[] = [
+    { what: `oma-settings-server in Node-RED, ${n} users, ${persist ? 'persisted' : 'in memory'}`, value: Math.round(median(ours.map(rate))), unit: 'PUBLISH/s', note: `rounds ${fmt(ours)}; failed calls ${ours.reduce((a, x) => a + x.failed, 0)}` },
+    { what: 'SIPp answering the same PUBLISHes (the limit)', value: Math.round(median(limit.map(rate))), unit: 'PUBLISH/s', note: `rounds ${fmt(limit)}; failed calls ${limit.reduce((a, x) => a + x.failed, 0)}` },
+    { what: 'ratio server / limit', value: median(ratios).toFixed(2), unit: '', note: `per round ${ratios.map((x) => x.toFixed(2)).join(' / ')}; target >= 0.5` },
+    { what: 'RSS of Node-RED before storing', value: Math.round(rssBefore), unit: 'MB', note: '' },
+    { what: `RSS of Node-RED with ${storedOk.toLocaleString('en-US')} stored settings`, value: Math.round(rssStored), unit: 'MB', note: `${stored.toLocaleString('en-US')} initial PUBLISHes sent` },
+    { what: 'redeploy until the stored settings are served again', value: Number.isNaN(reloadMs) ? 'n/a' : Math.round(reloadMs), unit: 'ms', note: persist ? 'deploy + load from the files + first answer' : 'persistence off' },
+  ];
+  printTable(`Settings server (seed 003 6.1.1.5 + RFC 3903): each call is initial, refresh, modify, remove; ${concurrency} calls in flight, UDP`, rows);
+}
+
+if (require.main === module) {
+  main().then(
+    () => process.exit(0),
+    (e: Error) => {
+      console.error(e.message);
+      process.exit(1);
+    },
+  );
+}
