@@ -13,7 +13,7 @@ import { MiniSettingsCore } from '../support/mini-settings-core';
 import { allNodes } from '../support/nodes';
 import { settingsFlow } from '../support/settings-flow';
 
-const nodes = [...allNodes, require('../../nodes/oma-publish-settings'), require('../../nodes/oma-settings-watch')];
+const nodes = allNodes;
 
 describe('integration: settings clients through a real Kamailio', function () {
   this.timeout(60000);

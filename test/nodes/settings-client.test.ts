@@ -14,7 +14,7 @@ import { settingsFlow } from '../support/settings-flow';
 import { allNodes } from '../support/nodes';
 import type { TestNode } from '../support/test-helper-types';
 
-const nodes = [...allNodes, require('../../nodes/oma-publish-settings'), require('../../nodes/oma-settings-watch')];
+const nodes = allNodes;
 const AOR = 'sip:alice@lab.test';
 
 /** Errors the node reports (done(err) ends in node.error), and a wait for the n-th. */

@@ -16,7 +16,7 @@ import { useNodeRedHelper } from '../support/helper-lifecycle';
 import { allNodes } from '../support/nodes';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const nodes = [...allNodes, require('../../nodes/oma-settings-server')];
+const nodes = allNodes;
 const ALICE = 'sip:alice@lab.test';
 
 describe('nodes: settings server', function () {

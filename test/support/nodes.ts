@@ -8,5 +8,8 @@ export const allNodes = [
   require('../../nodes/oma-third-party-register'),
   require('../../nodes/oma-lab-core'),
   require('../../nodes/oma-reg-event'),
+  require('../../nodes/oma-publish-settings'),
+  require('../../nodes/oma-settings-watch'),
+  require('../../nodes/oma-settings-server'),
   collectNode,
 ];
