@@ -8,5 +8,6 @@ export const allNodes = [
   require('../../nodes/oma-third-party-register'),
   require('../../nodes/oma-lab-core'),
   require('../../nodes/oma-reg-event'),
+  require('../../nodes/oma-sip-trace'),
   collectNode,
 ];
