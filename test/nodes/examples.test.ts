@@ -16,7 +16,7 @@ describe('examples run as imported', function () {
   const files = exampleFiles();
   it('there is an example for every node type of the pack', () => {
     const types = new Set(files.flatMap((f) => loadExample(f).flow.map((n) => String(n.type))));
-    for (const t of ['oma-sip-endpoint', 'oma-sip-user', 'oma-register', 'oma-third-party-register', 'oma-lab-core', 'oma-reg-event']) {
+    for (const t of ['oma-sip-endpoint', 'oma-sip-user', 'oma-register', 'oma-third-party-register', 'oma-lab-core', 'oma-reg-event', 'oma-sip-trace']) {
       assert.ok(types.has(t), `no example uses ${t}`);
     }
   });
@@ -56,6 +56,12 @@ describe('examples run as imported', function () {
         const u = await tap.next((x) => x.payload.event === 'update' && x.payload.registrations.some((r: any) => r.state === 'active'), 10000, 'an active reg event update');
         assert.match(u.payload.aor, /^sip:(alice|bob|carol)@lab\.test$/);
         await statusOf(helper.getNode(String(re.id)), (s) => s.fill === 'green', 3000, `${re.id} green`);
+      }
+      // Trace nodes show the challenged REGISTER, its digest response masked.
+      for (const tr of ex.flow.filter((n) => n.type === 'oma-sip-trace')) {
+        const tap = taps.get((tr.wires as string[][])[0]![0]!)!;
+        const answer = await tap.next((x) => x.payload.method === 'REGISTER' && /\r\nAuthorization: /i.test(x.payload.raw ?? ''), 10000, 'a REGISTER with credentials');
+        assert.match(answer.payload.raw, /response="\*{8}"/);
       }
       const core = ex.flow.find((n) => n.type === 'oma-lab-core');
       await statusOf(helper.getNode(String(core!.id)), (s) => s.fill === 'green' && /users registered/.test(s.text ?? ''), 3000, 'core green');
