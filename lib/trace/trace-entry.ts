@@ -25,6 +25,7 @@ export interface TraceEntry {
   reason?: string;
   cseq: number;
   callId: string;
+  /** User parts of From and To (the host when the URI has no user). */
   fromUser: string;
   toUser: string;
   /** One line: `REGISTER sip:lab.test (CSeq 1) alice → alice` or `401 Unauthorized (CSeq 1 REGISTER)`. */
@@ -57,7 +58,8 @@ function userOf(header: string | undefined): string {
   const na = parseNameAddr(header);
   const uri = na ? parseUri(na.uri) : undefined;
   if (!uri) return '';
-  return uri.user ?? (uri.scheme === 'tel' ? uri.host : '');
+  // A core or server often has no user part (a third-party REGISTER is From sip:core): its host says who it is.
+  return uri.user ?? uri.host;
 }
 
 /** The entry for a message; `maxRaw` caps the text kept (characters). */

@@ -102,6 +102,12 @@ describe('trace: entries', () => {
     assert.equal(e.truncated, true);
   });
 
+  it('names a party without a user part by its host (a core sending third-party REGISTER)', () => {
+    const e = entry(5, register(AUTH).replace('From: "Alice" <sip:alice@lab.test>;tag=a1', 'From: <sip:127.0.0.1:5060>;tag=c1'));
+    assert.equal(e.fromUser, '127.0.0.1');
+    assert.equal(e.summary, 'REGISTER sip:lab.test (CSeq 2) 127.0.0.1 → alice');
+  });
+
   it('brackets IPv6 peers', () => {
     const e = traceEntry(4, 0, ORIGIN, { direction: 'in', peer: { protocol: 'tcp', address: '::1', port: 5060 }, text: UNAUTHORIZED });
     assert.equal(e.peer, '[::1]:5060');
