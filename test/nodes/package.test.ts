@@ -72,7 +72,7 @@ describe('package: the pack in a real Node-RED', function () {
     const modules = (await red.request('GET', '/library/examples/flows/')).body as string[];
     assert.ok(modules.includes(MODULE), `modules with examples: ${modules}`);
     const groups = (await red.request('GET', `/library/examples/flows/${MODULE}`)).body as string[];
-    assert.deepEqual([...groups].sort(), ['1 registration', '2 reg event'], 'groups in the order a user reads them');
+    assert.deepEqual([...groups].sort(), ['1 registration', '2 reg event', '3 trace'], 'groups in the order a user reads them');
     const flows = ((await red.request('GET', `/library/examples/flows/${MODULE}/${encodeURIComponent('1 registration')}`)).body as { fn: string }[]).map((f) => f.fn);
     assert.ok(flows.some((f) => /^01 - PoC client/.test(f)), `registration examples: ${flows}`);
   });
