@@ -15,8 +15,8 @@ async function traceFlow(trace: Record<string, unknown>[]) {
   const corePort = await freePort();
   const serverPort = await freePort();
   const { flow, credentials } = labFlow({ corePort, serverPort, withLabCore: true, users: [ALICE] });
-  const configs = flow.filter((n) => String(n.type).startsWith('oma-sip-'));
-  const others = flow.filter((n) => !String(n.type).startsWith('oma-sip-'));
+  const configs = flow.filter((n) => n.type === 'oma-sip-endpoint' || n.type === 'oma-sip-user');
+  const others = flow.filter((n) => !configs.includes(n));
   return { flow: [...configs, ...trace, ...others], credentials, corePort };
 }
 
