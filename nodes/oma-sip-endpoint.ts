@@ -3,13 +3,16 @@ import { SipEndpoint } from '../lib/sip/endpoint';
 import { wireToText } from '../lib/sip/codec';
 import type { WireEvent } from '../lib/sip/endpoint';
 import type { EndpointConfig, EndpointState, EndpointUser } from './common/endpoint-link';
+import { EndpointTrace } from './common/endpoint-trace';
 import { translator, type Translate } from './common/i18n';
+import { traceHub } from './common/trace-hub';
 import { flag, integer, text, type NodeDef, type RedApi, type RedNode } from './common/red';
 
 class EndpointAdapter implements EndpointConfig {
   readonly endpoint: SipEndpoint;
   readonly domain: string;
   readonly core: string;
+  readonly trace: EndpointTrace;
   state: EndpointState = { kind: 'idle' };
   private readonly users = new Set<EndpointUser>();
   private readonly contactUsers = new Set<string>();
@@ -39,6 +42,7 @@ class EndpointAdapter implements EndpointConfig {
         node.log(`${w.direction === 'in' ? '<<' : '>>'} ${w.peer.protocol} ${w.peer.address}:${w.peer.port}\n${wireToText(w.wire)}`),
       );
     }
+    this.trace = new EndpointTrace(traceHub, node.id, def.name || undefined, this.endpoint, integer(def, 'traceSize', 500));
     this.endpoint.on('error', (err: Error) => node.warn(t('oma-sip-endpoint.errors.socket', { error: err.message })));
     this.node = node;
     this.t = t;
@@ -104,21 +108,26 @@ class EndpointAdapter implements EndpointConfig {
   }
 
   /** Waits for the nodes using this endpoint to finish their goodbyes, then closes the sockets. */
-  async close(): Promise<void> {
+  async close(removed = false): Promise<void> {
     const deadline = Date.now() + 5000;
     while (this.users.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    await this.endpoint.close();
+    try {
+      await this.endpoint.close();
+    } finally {
+      this.trace.close(removed);
+    }
     this.setState({ kind: 'closed' });
   }
 }
 
 export = function (RED: RedApi): void {
+  traceHub.bind(RED);
   RED.nodes.registerType('oma-sip-endpoint', function (this: RedNode, def: NodeDef) {
     RED.nodes.createNode(this, def);
     const adapter = new EndpointAdapter(this, def, translator(RED, 'oma-sip-endpoint'));
     (this as unknown as { omaEndpoint: EndpointConfig }).omaEndpoint = adapter;
-    this.on('close', (_removed, done) => {
-      adapter.close().then(done, (err: Error) => {
+    this.on('close', (removed, done) => {
+      adapter.close(removed).then(done, (err: Error) => {
         this.warn(err.message);
         done();
       });

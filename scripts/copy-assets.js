@@ -18,9 +18,15 @@ function copyTree(from, to) {
   }
 }
 
-fs.mkdirSync(out, { recursive: true });
-for (const name of fs.readdirSync(path.join(root, 'nodes'))) {
-  if (name.endsWith('.html')) fs.copyFileSync(path.join(root, 'nodes', name), path.join(out, name));
+// Editor plugins (the SIP ladder) follow the same rule in their own folder.
+for (const dir of ['', 'plugins']) {
+  const from = path.join(root, 'nodes', dir);
+  const to = path.join(out, dir);
+  if (!fs.existsSync(from)) continue;
+  fs.mkdirSync(to, { recursive: true });
+  for (const name of fs.readdirSync(from)) {
+    if (name.endsWith('.html')) fs.copyFileSync(path.join(from, name), path.join(to, name));
+  }
+  copyTree(path.join(from, 'locales'), path.join(to, 'locales'));
 }
-copyTree(path.join(root, 'nodes', 'locales'), path.join(out, 'locales'));
 copyTree(path.join(root, 'icons'), path.join(out, 'icons'));

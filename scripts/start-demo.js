@@ -94,7 +94,8 @@ async function waitForEditor(deadline) {
 function demoFlow() {
   const nodes = JSON.parse(fs.readFileSync(demoFile, 'utf8'));
   const tab = { id: 'oma-demo-tab', type: 'tab', label: 'OMA SIP demo', info: 'Imported from the pack examples on first start.' };
-  return [tab, ...nodes.map((n) => (n.type.startsWith('oma-sip-') ? n : { ...n, z: tab.id }))];
+  // Config nodes (no position on the canvas) stay global; oma-sip-trace is a flow node despite its prefix.
+  return [tab, ...nodes.map((n) => ('x' in n ? { ...n, z: tab.id } : n))];
 }
 
 async function main() {

@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { projectRoot } from '../support/project-root';
 import { startNodeRed, type NodeRedProcess } from '../support/node-red-process';
 
-const TYPES = ['oma-sip-endpoint', 'oma-sip-user', 'oma-register', 'oma-third-party-register', 'oma-lab-core', 'oma-reg-event', 'oma-publish-settings', 'oma-settings-watch', 'oma-settings-server'];
+const TYPES = ['oma-sip-endpoint', 'oma-sip-user', 'oma-register', 'oma-third-party-register', 'oma-lab-core', 'oma-reg-event', 'oma-publish-settings', 'oma-settings-watch', 'oma-settings-server', 'oma-sip-trace'];
 const MODULE = 'node-red-contrib-oma-sip';
 
 describe('package: the pack in a real Node-RED', function () {
@@ -44,6 +44,15 @@ describe('package: the pack in a real Node-RED', function () {
     }
   });
 
+  it('loads the SIP ladder plugin and serves its editor part', async () => {
+    const list = (await red.request('GET', '/plugins')).body as { id: string; module: string; err?: string }[];
+    const ladder = list.find((p) => p.module === MODULE && p.id.endsWith('oma-sip-ladder'));
+    assert.ok(ladder, `plugins: ${JSON.stringify(list).slice(0, 300)}`);
+    assert.equal(ladder.err, undefined);
+    const html = (await red.request('GET', '/plugins', undefined, 'text/html')).body as string;
+    assert.match(html, /oma-sip-ladder/, 'the plugin\'s editor script is served');
+  });
+
   it('serves each node’s editor definition and help, and its messages in English', async () => {
     for (const t of TYPES) {
       const html = (await red.request('GET', `/nodes/${MODULE}/${t}`, undefined, 'text/html')).body as string;
@@ -72,7 +81,7 @@ describe('package: the pack in a real Node-RED', function () {
     const modules = (await red.request('GET', '/library/examples/flows/')).body as string[];
     assert.ok(modules.includes(MODULE), `modules with examples: ${modules}`);
     const groups = (await red.request('GET', `/library/examples/flows/${MODULE}`)).body as string[];
-    assert.deepEqual([...groups].sort(), ['1 registration', '2 reg event', '3 settings'], 'groups in the order a user reads them');
+    assert.deepEqual([...groups].sort(), ['1 registration', '2 reg event', '3 settings', '4 trace'], 'groups in the order a user reads them');
     const flows = ((await red.request('GET', `/library/examples/flows/${MODULE}/${encodeURIComponent('1 registration')}`)).body as { fn: string }[]).map((f) => f.fn);
     assert.ok(flows.some((f) => /^01 - PoC client/.test(f)), `registration examples: ${flows}`);
   });

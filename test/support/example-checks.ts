@@ -38,6 +38,12 @@ export async function checkExample(helper: Helper, ex: LoadedExample): Promise<v
     assert.match(u.payload.aor, /^sip:(alice|bob|carol)@lab\.test$/);
     await statusOf(helper.getNode(String(re.id)), (s) => s.fill === 'green', 3000, `${re.id} green`);
   }
+  // Trace nodes show the challenged REGISTER, its digest response masked.
+  for (const tr of ex.flow.filter((n) => n.type === 'oma-sip-trace')) {
+    const tap = taps.get((tr.wires as string[][])[0]![0]!)!;
+    const answer = await tap.next((x) => x.payload.method === 'REGISTER' && /\r\nAuthorization: /i.test(x.payload.raw ?? ''), 10000, 'a REGISTER with credentials');
+    assert.match(answer.payload.raw, /response="\*{8}"/);
+  }
   // Settings: every publication reaches the server through the core, and every
   // watcher ends up seeing the entities of all the clients of its user.
   const identityOf = (n: Record<string, unknown>) => String(ex.flow.find((u) => u.id === n.user)!.identity);

@@ -19,7 +19,7 @@ declare module 'node-red-node-test-helper' {
     settings(s: Record<string, unknown>): void;
     log(): { args: any[][]; restore(): void };
     clearFlows(): Promise<void>;
-    /** supertest on the helper's admin app. */
+    /** supertest against the admin app the nodes registered their routes on. */
     request(): any;
   }
   const helper: Helper;

@@ -11,5 +11,6 @@ export const allNodes = [
   require('../../nodes/oma-publish-settings'),
   require('../../nodes/oma-settings-watch'),
   require('../../nodes/oma-settings-server'),
+  require('../../nodes/oma-sip-trace'),
   collectNode,
 ];
