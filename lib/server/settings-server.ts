@@ -17,7 +17,8 @@ import { writeSettings } from '../settings/settings-writer';
 import type { PublicationChange, Publications, PublishOutcome, StoredPublication } from '../settings/publications';
 import { eventPackage, Notifier, type SubscriptionReport } from '../subscription/notifier';
 import { realScheduler, type Scheduler } from '../util/scheduler';
-import { assertedIdentities } from './asserted-identity';
+import { trustedOriginator } from './originator';
+import { acceptsMediaType, failRequest, refuseRequest, type ServerRefusal } from './refusal';
 
 export const POC_FEATURE_TAG = '+g.poc.talkburst';
 export const IM_FEATURE_TAG = '+g.oma.sip-im';
@@ -58,11 +59,7 @@ export interface SettingsEvent {
 }
 
 /** Why a request was refused, for the flow's log. */
-export interface SettingsRefusal {
-  method: string;
-  status: number;
-  reason: string;
-}
+export type SettingsRefusal = ServerRefusal;
 
 /**
  * Events: `settings` (SettingsEvent, IncomingRequest | undefined) for every
@@ -193,23 +190,14 @@ export class SettingsServer extends EventEmitter {
       return this.refuse(req, 403, 'Forbidden (only the user may watch their own settings)');
     }
     const accept = headerText(m, 'accept');
-    if (accept && !splitHeaderList(accept).some((a) => acceptsSettings(a))) {
+    if (accept && !acceptsMediaType(accept, POC_SETTINGS_CONTENT_TYPE)) {
       return this.refuse(req, 406, 'Not Acceptable', { accept: POC_SETTINGS_CONTENT_TYPE });
     }
     this.notifier.subscribe(req, { resource, watcher, state: undefined });
   }
 
-  /**
-   * The originator as the trusted core asserted it, when the request came
-   * from that core; the first asserted identity that is a SIP URI counts
-   * (RFC 3325 allows one SIP and one tel URI).
-   */
-  private async asserted(req: IncomingRequest): Promise<string | undefined> {
-    const ids = assertedIdentities(req.message);
-    if (ids.length === 0) return undefined;
-    if (!(await this.o.trusted.allows(req))) return undefined;
-    const target = addressOfRecord(req.message.uri);
-    return ids.find((id) => id === target) ?? ids.find((id) => id.startsWith('sip')) ?? ids[0];
+  private asserted(req: IncomingRequest): Promise<string | undefined> {
+    return trustedOriginator(req, this.o.trusted);
   }
 
   private namesEnabler(m: SipRequest): boolean {
@@ -242,23 +230,10 @@ export class SettingsServer extends EventEmitter {
   }
 
   private refuse(req: IncomingRequest, status: number, reason: string, headers: Record<string, string> = {}): void {
-    const text = phrase(reason) || String(status);
-    req.respond(status, { reason: text, headers });
-    this.emit('refused', { method: req.message.method, status, reason: text } satisfies SettingsRefusal, req);
+    refuseRequest(this, req, status, reason, headers);
   }
 
   private fail(req: IncomingRequest, err: unknown): void {
-    if (!req.responded) req.respond(500, { reason: 'Server Internal Error' });
-    this.emit('refused', { method: req.message.method, status: 500, reason: String((err as Error)?.message ?? err) } satisfies SettingsRefusal, req);
+    failRequest(this, req, err);
   }
-}
-
-/** A reason phrase from any explanation: one line of printable ASCII, short (RFC 3261 25.1 Reason-Phrase). */
-function phrase(reason: string): string {
-  return reason.replace(/[^\x20-\x7e]+/g, ' ').trim().slice(0, 160);
-}
-
-function acceptsSettings(media: string): boolean {
-  const v = parseValueWithParams(media).value.trim().toLowerCase();
-  return v === POC_SETTINGS_CONTENT_TYPE || v === '*/*' || v === 'application/*';
 }
