@@ -30,12 +30,14 @@ export function failRequest(events: EventEmitter, req: IncomingRequest, err: unk
   events.emit('refused', { method: req.message.method, status: 500, reason: String((err as Error)?.message ?? err) } satisfies ServerRefusal, req);
 }
 
-/** Whether an Accept header value admits `mediaType` (exactly, as type/*, or as * / *). */
+/** Whether a media range (`type/subtype`, `type/*` or `*\/*`, parameters ignored) admits `mediaType`. */
+export function mediaRangeAdmits(range: string, mediaType: string): boolean {
+  const r = parseValueWithParams(range).value.trim().toLowerCase();
+  const t = parseValueWithParams(mediaType).value.trim().toLowerCase();
+  return r === t || r === '*/*' || r === `${t.split('/')[0]}/*`;
+}
+
+/** Whether an Accept header value admits `mediaType`. */
 export function acceptsMediaType(accept: string, mediaType: string): boolean {
-  const wanted = mediaType.toLowerCase();
-  const wildcard = `${wanted.split('/')[0]}/*`;
-  return splitHeaderList(accept).some((item) => {
-    const v = parseValueWithParams(item).value.trim().toLowerCase();
-    return v === wanted || v === '*/*' || v === wildcard;
-  });
+  return splitHeaderList(accept).some((range) => mediaRangeAdmits(range, mediaType));
 }
