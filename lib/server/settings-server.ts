@@ -7,7 +7,6 @@
 import { EventEmitter } from 'node:events';
 import type { IncomingRequest, RequestHandler } from '../sip/endpoint';
 import { deltaSeconds, headerText, parseValueWithParams, splitHeaderList, type SipRequest } from '../sip/message';
-import type { TrustedSources } from '../sip/trusted-sources';
 import { addressOfRecord } from '../sip/uri';
 import type { UserAgent } from '../sip/user-agent';
 import { documentView, offlineDeliveryActive, type SettingsView } from '../settings/settings-input';
@@ -15,30 +14,19 @@ import { readSettings } from '../settings/settings-reader';
 import { POC_SETTINGS_CONTENT_TYPE, POC_SETTINGS_EVENT, type SettingsDocument } from '../settings/settings-types';
 import { writeSettings } from '../settings/settings-writer';
 import type { PublicationChange, Publications, PublishOutcome, StoredPublication } from '../settings/publications';
-import { eventPackage, Notifier, type SubscriptionReport } from '../subscription/notifier';
-import { realScheduler, type Scheduler } from '../util/scheduler';
-import { assertedIdentities } from './asserted-identity';
+import { eventPackage } from '../subscription/notifier';
+import { OwnResourceWatch, type OwnResourceWatchOptions } from './own-resource-watch';
+import { failRequest, refuseRequest, type ServerRefusal } from './refusal';
 
 export const POC_FEATURE_TAG = '+g.poc.talkburst';
 export const IM_FEATURE_TAG = '+g.oma.sip-im';
 /** Settings bodies above this are refused before parsing (SPEC: bad input). */
 export const MAX_SETTINGS_BYTES = 64 * 1024;
 
-export interface SettingsServerOptions {
+export interface SettingsServerOptions extends OwnResourceWatchOptions {
   publications: Publications;
-  /** The core(s) whose P-Asserted-Identity is believed. */
-  trusted: TrustedSources;
   /** Enabler feature tags of which Accept-Contact must name one (default: PoC and IM). */
   featureTags?: string[];
-  /** Identities (besides each user for themself) that may watch every user's settings: the core's own, a server's. */
-  watchAll?: string[];
-  scheduler?: Scheduler;
-  /** Bounds of a settings subscription, seconds (defaults 60 and 3600). */
-  minSubscribeExpires?: number;
-  maxSubscribeExpires?: number;
-  /** Caps of the notifier (see NotifierOptions): per watcher identity (default 16: a user's clients), in total (default 100000). */
-  maxSubscriptionsPerWatcher?: number;
-  maxSubscriptions?: number;
 }
 
 export type SettingsEventKind = 'initial' | 'modify' | 'refresh' | 'remove' | 'expired';
@@ -58,11 +46,7 @@ export interface SettingsEvent {
 }
 
 /** Why a request was refused, for the flow's log. */
-export interface SettingsRefusal {
-  method: string;
-  status: number;
-  reason: string;
-}
+export type SettingsRefusal = ServerRefusal;
 
 /**
  * Events: `settings` (SettingsEvent, IncomingRequest | undefined) for every
@@ -72,8 +56,7 @@ export interface SettingsRefusal {
  */
 export class SettingsServer extends EventEmitter {
   private readonly featureTags: string[];
-  private readonly watchAll: Set<string>;
-  private readonly notifier: Notifier<undefined>;
+  private readonly watch: OwnResourceWatch;
   private readonly onChange = (c: PublicationChange) => this.changed(c);
 
   constructor(
@@ -82,22 +65,14 @@ export class SettingsServer extends EventEmitter {
   ) {
     super();
     this.featureTags = (o.featureTags ?? [POC_FEATURE_TAG, IM_FEATURE_TAG]).map((t) => t.toLowerCase());
-    this.watchAll = new Set((o.watchAll ?? []).map((w) => addressOfRecord(w) ?? w));
-    this.notifier = new Notifier<undefined>(
+    this.watch = new OwnResourceWatch(
       ua,
-      {
-        event: POC_SETTINGS_EVENT,
-        contentType: POC_SETTINGS_CONTENT_TYPE,
-        scheduler: o.scheduler ?? realScheduler,
-        minExpires: o.minSubscribeExpires,
-        maxExpires: o.maxSubscribeExpires,
-        maxPerWatcher: o.maxSubscriptionsPerWatcher ?? 16,
-        maxTotal: o.maxSubscriptions ?? 100_000,
-      },
+      o,
+      this,
+      { event: POC_SETTINGS_EVENT, contentType: POC_SETTINGS_CONTENT_TYPE, what: 'settings' },
       // poc-settings has no partial state: every NOTIFY carries the whole composed document.
       (sub) => writeSettings(this.o.publications.current(sub.resource)),
     );
-    this.notifier.onReport = (r: SubscriptionReport) => this.emit('subscription', r);
     o.publications.on('change', this.onChange);
   }
 
@@ -108,7 +83,7 @@ export class SettingsServer extends EventEmitter {
 
   /** Live settings subscriptions. */
   get watchers(): number {
-    return this.notifier.size;
+    return this.watch.notifier.size;
   }
 
   /**
@@ -122,7 +97,7 @@ export class SettingsServer extends EventEmitter {
       return true;
     }
     if (m.method === 'SUBSCRIBE' && !m.headers.to.params.tag && eventPackage(req) === POC_SETTINGS_EVENT) {
-      this.subscribe(req).catch((err: unknown) => this.fail(req, err));
+      this.watch.subscribe(req).catch((err: unknown) => this.fail(req, err));
       return true;
     }
     return false;
@@ -131,7 +106,7 @@ export class SettingsServer extends EventEmitter {
   /** Ends every subscription (deactivated: watchers subscribe again) and stops listening to the store. */
   close(): void {
     this.o.publications.off('change', this.onChange);
-    this.notifier.close('deactivated');
+    this.watch.notifier.close('deactivated');
   }
 
   /** Seed 003 6.1.1.5 steps 1-6, in that order. */
@@ -142,7 +117,7 @@ export class SettingsServer extends EventEmitter {
       return this.refuse(req, 489, 'Bad Event', { 'allow-events': POC_SETTINGS_EVENT });
     }
     const aor = addressOfRecord(m.uri);
-    const by = await this.asserted(req);
+    const by = await this.watch.asserted(req);
     if (!by) return this.refuse(req, 403, 'Forbidden (originator not asserted by a trusted core)');
     if (!aor || by !== aor) return this.refuse(req, 403, 'Forbidden (asserted identity is not the Request-URI user)');
 
@@ -182,36 +157,6 @@ export class SettingsServer extends EventEmitter {
     this.emitSettings(outcome.kind, outcome.publication, req);
   }
 
-  /** SUBSCRIBE poc-settings: a user watches their own settings; the core and configured servers anyone's. */
-  private async subscribe(req: IncomingRequest): Promise<void> {
-    const m = req.message;
-    const resource = addressOfRecord(m.uri);
-    const watcher = await this.asserted(req);
-    if (!watcher) return this.refuse(req, 403, 'Forbidden (subscriber not asserted by a trusted core)');
-    if (!resource) return this.refuse(req, 404, 'Not Found (Request-URI is not a user)');
-    if (watcher !== resource && !this.watchAll.has(watcher)) {
-      return this.refuse(req, 403, 'Forbidden (only the user may watch their own settings)');
-    }
-    const accept = headerText(m, 'accept');
-    if (accept && !splitHeaderList(accept).some((a) => acceptsSettings(a))) {
-      return this.refuse(req, 406, 'Not Acceptable', { accept: POC_SETTINGS_CONTENT_TYPE });
-    }
-    this.notifier.subscribe(req, { resource, watcher, state: undefined });
-  }
-
-  /**
-   * The originator as the trusted core asserted it, when the request came
-   * from that core; the first asserted identity that is a SIP URI counts
-   * (RFC 3325 allows one SIP and one tel URI).
-   */
-  private async asserted(req: IncomingRequest): Promise<string | undefined> {
-    const ids = assertedIdentities(req.message);
-    if (ids.length === 0) return undefined;
-    if (!(await this.o.trusted.allows(req))) return undefined;
-    const target = addressOfRecord(req.message.uri);
-    return ids.find((id) => id === target) ?? ids.find((id) => id.startsWith('sip')) ?? ids[0];
-  }
-
   private namesEnabler(m: SipRequest): boolean {
     const text = headerText(m, 'accept-contact');
     if (!text) return false;
@@ -223,7 +168,7 @@ export class SettingsServer extends EventEmitter {
 
   private changed(c: PublicationChange): void {
     // A refresh changes no setting: watchers hear nothing (RFC 3903 composition unchanged).
-    if (c.kind !== 'refresh') this.notifier.changed(c.aor);
+    if (c.kind !== 'refresh') this.watch.notifier.changed(c.aor);
     if (c.kind === 'expired') this.emitSettings('expired', c.publication, undefined);
   }
 
@@ -242,23 +187,10 @@ export class SettingsServer extends EventEmitter {
   }
 
   private refuse(req: IncomingRequest, status: number, reason: string, headers: Record<string, string> = {}): void {
-    const text = phrase(reason) || String(status);
-    req.respond(status, { reason: text, headers });
-    this.emit('refused', { method: req.message.method, status, reason: text } satisfies SettingsRefusal, req);
+    refuseRequest(this, req, status, reason, headers);
   }
 
   private fail(req: IncomingRequest, err: unknown): void {
-    if (!req.responded) req.respond(500, { reason: 'Server Internal Error' });
-    this.emit('refused', { method: req.message.method, status: 500, reason: String((err as Error)?.message ?? err) } satisfies SettingsRefusal, req);
+    failRequest(this, req, err);
   }
-}
-
-/** A reason phrase from any explanation: one line of printable ASCII, short (RFC 3261 25.1 Reason-Phrase). */
-function phrase(reason: string): string {
-  return reason.replace(/[^\x20-\x7e]+/g, ' ').trim().slice(0, 160);
-}
-
-function acceptsSettings(media: string): boolean {
-  const v = parseValueWithParams(media).value.trim().toLowerCase();
-  return v === POC_SETTINGS_CONTENT_TYPE || v === '*/*' || v === 'application/*';
 }

@@ -44,6 +44,13 @@ export class FlakyStore<T> implements KeyValueStore<T> {
     for (const go of this.held.splice(0)) go();
   }
 
+  /** Lets the held write at this position (0: the oldest) go on alone. */
+  releaseAt(index: number): void {
+    const go = this.held.splice(index, 1)[0];
+    if (!go) throw new Error(`no held write at ${index}`);
+    go();
+  }
+
   private gate(): Promise<void> {
     if (!this.hold) return Promise.resolve();
     return new Promise((resolve) => this.held.push(resolve));

@@ -15,6 +15,7 @@ import { headerText, type SipRequest, type SipResponse } from '../../lib/sip/mes
 import { TrustedSources } from '../../lib/sip/trusted-sources';
 import { MemoryStore } from '../../lib/store/memory-store';
 import type { SubscriptionReport } from '../../lib/subscription/notifier';
+import { subscribeThroughCore } from '../support/core-subscribe';
 import { FakeScheduler } from '../support/fake-scheduler';
 
 const ALICE = 'sip:alice@lab.test';
@@ -149,20 +150,7 @@ describe('settings server (seed 003 6.1.1.5 over RFC 3903 and RFC 6665)', () => 
   }
 
   function subscribeRequest(from: SipEndpoint, aor: string, watcher: string | null, expires = 600): SipRequest {
-    const headers: SipRequest['headers'] = {
-      via: [],
-      to: { uri: aor, params: {} },
-      from: { uri: watcher ?? aor, params: { tag: from.newTag() } },
-      'call-id': from.newCallId(),
-      cseq: { seq: 1, method: 'SUBSCRIBE' },
-      contact: [{ uri: 'sip:alice-phone@127.0.0.1:5999;transport=tcp', params: {} }],
-      'record-route': [{ uri: `sip:127.0.0.1:${core.port};transport=tcp;lr`, params: {} }],
-      event: 'poc-settings',
-      accept: 'application/poc-settings+xml',
-      expires: String(expires),
-    };
-    if (watcher !== null) headers['p-asserted-identity'] = `<${watcher}>`;
-    return { method: 'SUBSCRIBE', uri: aor, version: '2.0', headers };
+    return subscribeThroughCore(from, { aor, watcher, event: 'poc-settings', accept: 'application/poc-settings+xml', expires, corePort: core.port });
   }
 
   /** A settings subscription through the core, with its 200 and first NOTIFY. */
