@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { SettingsServer, type SettingsEvent, type SettingsEventKind, type SettingsRefusal } from '../lib/server/settings-server';
 import { Publications, type StoredPublication } from '../lib/settings/publications';
 import type { IncomingRequest } from '../lib/sip/endpoint';
+import { headerText } from '../lib/sip/message';
 import { summarize } from '../lib/sip/summary';
 import { parseTrustedSources, TrustedSources } from '../lib/sip/trusted-sources';
 import { JournalStore } from '../lib/store/journal-store';
@@ -25,6 +26,13 @@ const EVENT_NAMES: Record<SettingsEventKind, string> = {
   remove: 'removed',
   expired: 'expired',
 };
+
+/** What the settings server would take: PUBLISH, and an initial SUBSCRIBE to poc-settings. */
+function takesWhileLoading(req: IncomingRequest): boolean {
+  const m = req.message;
+  if (m.method === 'PUBLISH') return true;
+  return m.method === 'SUBSCRIBE' && !m.headers.to.params.tag && /^\s*poc-settings\b/i.test(headerText(m, 'event') ?? '');
+}
 
 const errorOf = (e: unknown): Error => (e instanceof Error ? e : new Error(String(e)));
 
@@ -71,7 +79,17 @@ export = function (RED: RedApi): void {
     publications.on('listener-error', (err: Error) => node.error(err));
 
     let closed = false;
-    let removeHandler = (): void => undefined;
+    // Requests that arrive while the store loads wait for it (a few ms to a second), rather than
+    // meeting a 405 that a client takes as final; past a bound they get 503 with Retry-After.
+    const waiting: IncomingRequest[] = [];
+    const MAX_WAITING = 1000;
+    const removeHandler = endpoint.config.endpoint.addHandler((req) => {
+      if (server) return server.handle(req);
+      if (!takesWhileLoading(req)) return false;
+      if (loadError || waiting.length >= MAX_WAITING) req.respond(503, { headers: { 'retry-after': '5' } });
+      else waiting.push(req);
+      return true;
+    });
     const featureTags = text(def, 'featureTags', '+g.poc.talkburst +g.oma.sip-im').split(/[\s,]+/).filter(Boolean);
     const watchAll = text(def, 'watchAll').split(/[\s,]+/).filter(Boolean);
 
@@ -98,11 +116,12 @@ export = function (RED: RedApi): void {
         else node.debug(line);
       });
       server = s;
-      removeHandler = endpoint.config.endpoint.addHandler(s.handle);
+      for (const req of waiting.splice(0)) if (!s.handle(req) && !req.responded) req.respond(405);
       status.now();
     });
     started.catch((err: unknown) => {
       loadError = errorOf(err).message;
+      for (const req of waiting.splice(0)) req.respond(503, { headers: { 'retry-after': '5' } });
       node.error(t('oma-settings-server.errors.load', { error: loadError }));
       status.now();
     });
@@ -119,6 +138,7 @@ export = function (RED: RedApi): void {
         .catch(() => undefined)
         .then(async () => {
           removeHandler();
+          for (const req of waiting.splice(0)) req.respond(503, { headers: { 'retry-after': '5' } });
           // Watchers hear `deactivated` and subscribe again to whoever serves next.
           server?.close();
           publications.close();

@@ -11,7 +11,7 @@ const root = path.resolve(__dirname, '..');
 const userDir = path.join(root, '.demo');
 const host = process.env.NODE_RED_HOST || '127.0.0.1';
 const port = Number(process.env.NODE_RED_PORT || 1880);
-const demoFile = path.join(root, 'examples', '2 reg event', '02 - Server subscribes for every registered user.json');
+const demoFile = path.join(root, 'examples', '3 settings', '01 - OMA PoC registration flow, steps 1 to 32.json');
 
 function ensureBuilt() {
   if (!fs.existsSync(path.join(root, 'dist', 'nodes', 'oma-register.js'))) {
@@ -92,7 +92,13 @@ async function waitForEditor(deadline) {
 
 /** The demo flow on its own tab; deployed through the admin API so the runtime stores its credentials encrypted. */
 function demoFlow() {
-  const nodes = JSON.parse(fs.readFileSync(demoFile, 'utf8'));
+  // Ids of its own, so that importing the same example next to the demo does not clash ("nodes already exist").
+  const original = JSON.parse(fs.readFileSync(demoFile, 'utf8'));
+  const ids = new Map(original.map((n) => [n.id, `demo-${n.id}`]));
+  const renamed = (v) => (typeof v === 'string' && ids.has(v) ? ids.get(v) : Array.isArray(v) ? v.map(renamed) : v);
+  const nodes = original.map((n) => Object.fromEntries(Object.entries(n).map(([k, v]) => [k, k === 'credentials' ? v : renamed(v)])));
+  // Config nodes are named after the example they come from; here they belong to the demo.
+  for (const n of nodes) if (typeof n.name === 'string') n.name = n.name.replace(/^example [\d.]+: /, 'demo: ');
   const tab = { id: 'oma-demo-tab', type: 'tab', label: 'OMA SIP demo', info: 'Imported from the pack examples on first start.' };
   // Config nodes (no position on the canvas) stay global; oma-sip-trace is a flow node despite its prefix.
   return [tab, ...nodes.map((n) => ('x' in n ? { ...n, z: tab.id } : n))];
@@ -116,7 +122,7 @@ async function main() {
     if (r.status !== 200 && r.status !== 204) throw new Error(`deploying the demo flow failed: ${r.status} ${r.text}`);
     console.log('Demo flow deployed.');
   }
-  console.log(`\nOpen http://${host}:${port} : the OMA SIP demo tab shows the clients registering with the lab core.\n`);
+  console.log(`\nOpen http://${host}:${port} : the OMA SIP demo tab runs the OMA PoC registration flow (register, reg event, settings) against the lab core; the SIP ladder sidebar tab shows the messages.\n`);
 }
 
 main().catch((e) => {
