@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { projectRoot } from '../support/project-root';
 import { startNodeRed, type NodeRedProcess } from '../support/node-red-process';
+import { requireNodeRed } from '../support/node-red-under-test';
 
 const TYPES = ['oma-sip-endpoint', 'oma-sip-user', 'oma-register', 'oma-third-party-register', 'oma-lab-core', 'oma-reg-event'];
 const MODULE = 'node-red-contrib-oma-sip';
@@ -32,6 +33,13 @@ describe('package: the pack in a real Node-RED', function () {
     assert.ok(files.has('dist/nodes/icons/oma-register.svg'));
     assert.ok([...files].some((f) => f.startsWith('examples/1 registration/')));
     assert.ok(![...files].some((f) => f.startsWith('test/') || f.startsWith('lib/')), 'no tests or TypeScript sources');
+  });
+
+  it('runs the Node-RED under test (OMA_NODE_RED_DIR, else the project’s own)', async () => {
+    const expected = requireNodeRed<{ version: string }>('node-red/package.json').version;
+    const settings = (await red.request('GET', '/settings')).body as { version: string };
+    assert.equal(settings.version.replace(/-git$/, ''), expected, 'a Node-RED run from a git tree says -git');
+    console.log(`      Node-RED ${settings.version} on Node ${process.version}`);
   });
 
   it('loads every node set without error', async () => {
