@@ -31,6 +31,7 @@ describe('package: the pack in a real Node-RED', function () {
       }
     }
     assert.ok(files.has('dist/nodes/icons/oma-register.svg'));
+    assert.ok(files.has('resources/oma-sip-editor.js'), 'the edit dialogs’ shared script');
     assert.ok([...files].some((f) => f.startsWith('examples/1 registration/')));
     assert.ok(![...files].some((f) => f.startsWith('test/') || f.startsWith('lib/')), 'no tests or TypeScript sources');
   });
@@ -67,6 +68,12 @@ describe('package: the pack in a real Node-RED', function () {
         assert.equal(typeof value, 'string', `${t}: message ${key} is missing`);
       }
     }
+  });
+
+  it('serves the script the edit dialogs share, where their .html loads it from', async () => {
+    const r = await red.request('GET', `/resources/${MODULE}/oma-sip-editor.js`, undefined, '*/*');
+    assert.equal(r.status, 200);
+    assert.match(String(r.body), /omaSipEditor/);
   });
 
   it('serves the icons the nodes name', async () => {
