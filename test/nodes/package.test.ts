@@ -59,6 +59,7 @@ describe('package: the pack in a real Node-RED', function () {
       assert.match(html, new RegExp(`registerType\\('${t}'`), `${t} editor definition`);
       assert.match(html, new RegExp(`data-template-name="${t}"`), `${t} edit dialog`);
       assert.match(html, new RegExp(`data-help-name="${t}"`), `${t} help`);
+      assert.match(html.slice(html.indexOf(`data-help-name="${t}"`)), /<h3>Status<\/h3>/, `${t} help says what its status means`);
       const catalog = (await red.request('GET', `/locales/${MODULE}/${t}?lng=en-US`)).body as Record<string, { label?: Record<string, string> }>;
       assert.ok(catalog[t]?.label?.name, `${t} has translated labels`);
       // Every data-i18n key the dialog uses exists in the catalog.
