@@ -19,18 +19,32 @@
     sipUriList: list(SIP_URI)
   };
   var text = function (v) { return String(v === undefined || v === null ? '' : v).trim(); };
+  // A property the flow does not have at all (an older or hand-written flow) takes the runtime's
+  // default: only a value that is there can be wrong.
+  var absent = function (v) { return v === undefined || v === null; };
 
   window.omaSipEditor = {
     /** RFC 3261 Expires is at most 2^32-1 seconds. */
     MAX_EXPIRES: 4294967295,
     CPM_MODES: ['session', 'msg', 'largemsg', 'deferred'],
+    /**
+     * Shows the default in each text field and select whose property the node lacks (a flow
+     * written before the property existed, or by hand), so its dialog opens valid.
+     */
+    fillAbsent: function (node) {
+      var prefix = node._def.category === 'config' ? '#node-config-input-' : '#node-input-';
+      Object.keys(node._def.defaults).forEach(function (k) {
+        var field = $(prefix + k);
+        if (node[k] === undefined && field.is('input[type=text], select')) field.val(node._def.defaults[k].value);
+      });
+    },
     /** Validators for node type `type`; each takes (value, opt) and returns true or the reason. */
     validators: function (type) {
       var why = function (key) { return RED._('node-red-contrib-oma-sip/' + type + ':' + type + '.validation.' + key); };
       var whole = function (lo, hi, key, blank) {
         return function (v, opt) {
           var s = text(v);
-          if (blank && s === '') return true;
+          if (absent(v) || (blank && s === '')) return true;
           return (/^\d+$/.test(s) && RED.validators.number()(s) && Number(s) >= lo && Number(s) <= hi) || why(key);
         };
       };
@@ -43,7 +57,8 @@
           var inRange = whole(lo, hi, key);
           return function (v, opt) {
             var r = inRange(v, opt);
-            return r !== true ? r : Number(text(v)) >= Number(this[minField]) || why('maxBelowMin');
+            if (r !== true || absent(v) || absent(this[minField])) return r;
+            return Number(text(v)) >= Number(this[minField]) || why('maxBelowMin');
           };
         },
         /** Text of one of PATTERNS' shapes (blank allowed where the field is optional). */
@@ -51,7 +66,7 @@
           var test = RED.validators.regex(PATTERNS[pattern]);
           return function (v, opt) {
             var s = text(v);
-            return (blank && s === '') || test(s) || why(key);
+            return absent(v) || (blank && s === '') || test(s) || why(key);
           };
         }
       };

@@ -100,6 +100,12 @@ describe('editor validation: the dialogs refuse bad values with a reason', () =>
     assert.notEqual(check('oma-settings-server', 'watchAll', 'poc-server'), true);
   });
 
+  it('a property missing from an imported flow takes the runtime default, an empty one is refused', () => {
+    assert.equal(check('oma-third-party-register', 'maxUsers', undefined), true);
+    assert.equal(check('oma-sip-user', 'identity', undefined), true, 'required: Node-RED itself refuses it');
+    assert.notEqual(check('oma-third-party-register', 'maxUsers', ''), true);
+  });
+
   it('a CPM user needs at least one CPM mode', () => {
     assert.notEqual(check('oma-sip-user', 'cpmModes', '', { enabler: 'cpm' }), true);
     assert.equal(check('oma-sip-user', 'cpmModes', 'msg,deferred', { enabler: 'cpm' }), true);
@@ -115,7 +121,7 @@ describe('editor validation: the dialogs refuse bad values with a reason', () =>
         const type = String(n.type);
         if (!type.startsWith('oma-') || !fs.existsSync(path.join(nodesDir, `${type}.html`))) continue;
         for (const [field, d] of Object.entries(definition(type))) {
-          if (!d.validate || n[field] === undefined) continue;
+          if (!d.validate) continue;
           assert.equal(d.validate.call(n, n[field], {}), true, `${file}: ${type} ${String(n.name || n.id)} ${field}=${JSON.stringify(n[field])}`);
         }
       }
