@@ -36,9 +36,10 @@ export = function (RED: RedApi): void {
       const asPort = integer(def, 'appServerPort', 5070);
       const asTransport = text(def, 'appServerTransport', 'udp') === 'tcp' ? ';transport=tcp' : '';
       const domain = text(def, 'domain') || endpoint.config.domain;
+      const directory = labUsers(RED, domain, users, flag(def, 'sipUsers', true));
       const core = new LabCore(endpoint.config.endpoint, {
         domain,
-        users: labUsers(RED, domain, users, flag(def, 'sipUsers', true)),
+        users: directory,
         appServerUri: asHost ? `sip:${asHost}:${asPort}${asTransport}` : undefined,
         settingsServerUri,
         settingsEvents: text(def, 'settingsEvents', 'poc-settings').split(/[\s,;]+/).filter(Boolean),
@@ -73,6 +74,8 @@ export = function (RED: RedApi): void {
       core.start();
       endpoint.attach();
       node.on('close', (_removed, done) => {
+        // The clients' de-REGISTERs of this stop are answered with the users they registered as.
+        directory.freeze();
         core.stop(1500).finally(() => {
           endpoint.detach();
           done();

@@ -67,7 +67,7 @@ export = function (RED: RedApi): void {
         const contacts = sub.view.snapshot().registrations.reduce((n, r) => n + r.contacts.filter((c) => c.state === 'active').length, 0);
         switch (cur.state) {
           case 'active':
-            return node.status(up(t('oma-reg-event.status.active', { contacts })));
+            return node.status(up(t('oma-reg-event.status.active', { count: contacts })));
           case 'pending':
           case 'subscribing':
             return node.status(working(t(`oma-reg-event.status.${cur.state}`)));

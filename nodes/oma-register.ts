@@ -84,7 +84,10 @@ export = function (RED: RedApi): void {
       const ok = (c.registered ?? 0) + (c['core-only'] ?? 0);
       const bad = c.failed ?? 0;
       const busy = (c.registering ?? 0) + (c.refreshing ?? 0) + (c.deregistering ?? 0);
-      const summary = t('oma-register.status.many', { ok, failed: bad, busy });
+      // "3 of 4 registered, 1 failed": the parts that are zero are left out.
+      let summary = t('oma-register.status.many', { ok, total: pool.size });
+      if (bad) summary += t('oma-register.status.many-failed', { count: bad });
+      if (busy) summary += t('oma-register.status.many-busy', { count: busy });
       node.status(bad ? failed(summary) : busy ? working(summary) : up(summary));
     };
 

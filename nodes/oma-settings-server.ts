@@ -48,7 +48,7 @@ export = function (RED: RedApi): void {
       if (loadError) return node.status(failed(t('oma-settings-server.status.load-failed')));
       if (trusted.empty) return node.status(failed(t('oma-settings-server.status.no-core')));
       if (!server) return node.status(working(t('oma-settings-server.status.loading')));
-      node.status(up(t('oma-settings-server.status.counts', { users: server.users, watchers: server.watchers })));
+      node.status(up(`${t('oma-settings-server.status.users', { count: server.users })}, ${t('oma-settings-server.status.watchers', { count: server.watchers })}`));
     };
     const status = throttled(show, 500, () => (server?.users ?? 0) < 100);
     const endpoint = useEndpoint(RED, node, def, t, () => status.now());

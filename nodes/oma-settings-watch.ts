@@ -42,7 +42,7 @@ export = function (RED: RedApi): void {
       const cur = watch?.subscriber.current;
       switch (cur?.state) {
         case 'active':
-          return node.status(up(lastEmpty ? t('oma-settings-watch.status.empty') : t('oma-settings-watch.status.active', { entities: lastEntities })));
+          return node.status(up(lastEmpty ? t('oma-settings-watch.status.empty') : t('oma-settings-watch.status.active', { count: lastEntities })));
         case 'pending':
         case 'subscribing':
           return node.status(working(t(`oma-settings-watch.status.${cur.state}`)));

@@ -36,10 +36,18 @@ export function translator(RED: RedApi, nodeFile: string): Translate {
     }
     return fallback;
   };
-  return (key, subs) => {
+  const one = (key: string, subs?: Record<string, string | number>): string | undefined => {
     const s = RED._(key, subs);
     if (s && s !== key) return s;
     const t = lookup(english(), key);
-    return t === undefined ? key : substitute(t, subs);
+    return t === undefined ? undefined : substitute(t, subs);
+  };
+  // A number in `count` picks the singular or plural form (`key_one`, `key_other`) where the catalog
+  // has them; chosen here rather than by i18next, whose plural suffixes differ between its versions
+  // (Node-RED 4 and 5 ship different ones).
+  return (key, subs) => {
+    const count = subs?.count;
+    const form = typeof count === 'number' ? one(`${key}_${count === 1 ? 'one' : 'other'}`, subs) : undefined;
+    return form ?? one(key, subs) ?? key;
   };
 }

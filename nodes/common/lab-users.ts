@@ -11,14 +11,25 @@ export interface UserDirectory {
   has(user: string): boolean;
 }
 
+export interface LabUserDirectory extends UserDirectory {
+  /**
+   * Keep answering from the users last read, for a core that is stopping: by the time the old
+   * flow closes, Node-RED has already swapped in the new flow's config nodes, so users removed by
+   * the deploy would otherwise fail their own de-REGISTER as unknown (a 401 that reads as a
+   * wrong password on every stop).
+   */
+  freeze(): void;
+}
+
 /** Seconds a snapshot of the config nodes is reused: a burst of logins reads them once. */
 const SNAPSHOT_MS = 1000;
 
-export function labUsers(RED: RedApi, domain: string, typed: ReadonlyMap<string, string>, fromConfigNodes: boolean): UserDirectory {
+export function labUsers(RED: RedApi, domain: string, typed: ReadonlyMap<string, string>, fromConfigNodes: boolean): LabUserDirectory {
   let snapshot: { at: number; users: Map<string, string> } | undefined;
+  let frozen = false;
   const configured = (): Map<string, string> => {
     const now = Date.now();
-    if (snapshot && now - snapshot.at < SNAPSHOT_MS) return snapshot.users;
+    if (snapshot && (frozen || now - snapshot.at < SNAPSHOT_MS)) return snapshot.users;
     const users = new Map<string, string>();
     RED.nodes.eachNode?.((def) => {
       if (def.type !== 'oma-sip-user' || def.d === true) return;
@@ -32,5 +43,11 @@ export function labUsers(RED: RedApi, domain: string, typed: ReadonlyMap<string,
     return users;
   };
   const get = (user: string): string | undefined => typed.get(user) ?? (fromConfigNodes ? configured().get(user) : undefined);
-  return { get, has: (user) => get(user) !== undefined };
+  return {
+    get,
+    has: (user) => get(user) !== undefined,
+    freeze: () => {
+      frozen = true;
+    },
+  };
 }

@@ -43,7 +43,7 @@ describe('examples run as imported', function () {
       await helper.load([...coreNodes, ...allNodes], ex.flow, ex.credentials);
       await checkExample(helper, ex);
       const core = ex.flow.find((n) => n.type === 'oma-lab-core');
-      await statusOf(helper.getNode(String(core!.id)), (s) => s.fill === 'green' && /users registered/.test(s.text ?? ''), 3000, 'core green');
+      await statusOf(helper.getNode(String(core!.id)), (s) => s.fill === 'green' && /users? registered/.test(s.text ?? ''), 3000, 'core green');
     });
   }
 

@@ -9,10 +9,10 @@ import { collected, statusOf } from '../support/collect';
 import { freePort } from '../support/free-port';
 import { useNodeRedHelper } from '../support/helper-lifecycle';
 import { labFlow } from '../support/lab-flow';
+import { requireNodeRed } from '../support/node-red-under-test';
 import { allNodes } from '../support/nodes';
 
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const catchNode = require('@node-red/nodes/core/common/25-catch.js');
+const catchNode = requireNodeRed('@node-red/nodes/core/common/25-catch.js');
 const nodes = [...allNodes, catchNode];
 
 const CONFIG_TYPES = new Set(['oma-sip-endpoint', 'oma-sip-user']);

@@ -157,7 +157,7 @@ describe('nodes: registration against the lab core node', function () {
     const aors = new Set<string>();
     for (let i = 0; i < 20; i++) aors.add((await out.event('registered')).payload.aor);
     assert.equal(aors.size, 20);
-    await statusOf(reg, (s) => s.fill === 'green' && /20/.test(s.text ?? ''), 5000, 'green status counting 20');
+    await statusOf(reg, (s) => s.fill === 'green' && /^20 of 20 registered$/.test(s.text ?? ''), 5000, '20 of 20 registered');
   });
 
   it('shows a wrong password as a red status with a clear error, without retrying', async () => {

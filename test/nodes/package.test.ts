@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { projectRoot } from '../support/project-root';
 import { startNodeRed, type NodeRedProcess } from '../support/node-red-process';
+import { requireNodeRed } from '../support/node-red-under-test';
 
 const TYPES = ['oma-sip-endpoint', 'oma-sip-user', 'oma-register', 'oma-third-party-register', 'oma-lab-core', 'oma-reg-event', 'oma-publish-settings', 'oma-settings-watch', 'oma-settings-server', 'oma-sip-trace'];
 const MODULE = 'node-red-contrib-oma-sip';
@@ -30,8 +31,16 @@ describe('package: the pack in a real Node-RED', function () {
       }
     }
     assert.ok(files.has('dist/nodes/icons/oma-register.svg'));
+    assert.ok(files.has('resources/oma-sip-editor.js'), 'the edit dialogs’ shared script');
     assert.ok([...files].some((f) => f.startsWith('examples/1 registration/')));
     assert.ok(![...files].some((f) => f.startsWith('test/') || f.startsWith('lib/')), 'no tests or TypeScript sources');
+  });
+
+  it('runs the Node-RED under test (OMA_NODE_RED_DIR, else the project’s own)', async () => {
+    const expected = requireNodeRed<{ version: string }>('node-red/package.json').version;
+    const settings = (await red.request('GET', '/settings')).body as { version: string };
+    assert.equal(settings.version.replace(/-git$/, ''), expected, 'a Node-RED run from a git tree says -git');
+    console.log(`      Node-RED ${settings.version} on Node ${process.version}`);
   });
 
   it('loads every node set without error', async () => {
@@ -59,6 +68,7 @@ describe('package: the pack in a real Node-RED', function () {
       assert.match(html, new RegExp(`registerType\\('${t}'`), `${t} editor definition`);
       assert.match(html, new RegExp(`data-template-name="${t}"`), `${t} edit dialog`);
       assert.match(html, new RegExp(`data-help-name="${t}"`), `${t} help`);
+      assert.match(html.slice(html.indexOf(`data-help-name="${t}"`)), /<h3>Status<\/h3>/, `${t} help says what its status means`);
       const catalog = (await red.request('GET', `/locales/${MODULE}/${t}?lng=en-US`)).body as Record<string, { label?: Record<string, string> }>;
       assert.ok(catalog[t]?.label?.name, `${t} has translated labels`);
       // Every data-i18n key the dialog uses exists in the catalog.
@@ -68,6 +78,12 @@ describe('package: the pack in a real Node-RED', function () {
         assert.equal(typeof value, 'string', `${t}: message ${key} is missing`);
       }
     }
+  });
+
+  it('serves the script the edit dialogs share, where their .html loads it from', async () => {
+    const r = await red.request('GET', `/resources/${MODULE}/oma-sip-editor.js`, undefined, '*/*');
+    assert.equal(r.status, 200);
+    assert.match(String(r.body), /omaSipEditor/);
   });
 
   it('serves the icons the nodes name', async () => {

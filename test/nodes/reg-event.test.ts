@@ -41,7 +41,7 @@ describe('nodes: reg event', function () {
     assert.ok(contact.unknownParams.some((p: { name: string }) => p.name === '+g.poc.talkburst'));
     assert.match(first.sip.raw, /^NOTIFY sip:alice@127\.0\.0\.1:\d+ SIP\/2\.0\r\n/);
     assert.match(first.sip.headers['subscription-state'], /^active;expires=\d+$/);
-    await statusOf(helper.getNode('re-alice'), (s) => s.fill === 'green' && /1 contacts/.test(s.text ?? ''), 3000, 'active: 1 contacts');
+    await statusOf(helper.getNode('re-alice'), (s) => s.fill === 'green' && /^active: 1 contact$/.test(s.text ?? ''), 3000, 'active: 1 contact');
 
     helper.getNode('reg-alice').receive({ payload: 'deregister' });
     const gone = await out.next((m) => m.payload.event === 'update' && m.payload.changes.some((c: any) => c.event === 'unregistered'));

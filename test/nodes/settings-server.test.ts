@@ -133,7 +133,7 @@ describe('nodes: settings server', function () {
     assert.equal(msg.sip.method, 'PUBLISH');
     assert.match(msg.sip.raw, /^PUBLISH sip:alice@lab\.test SIP\/2\.0\r\n/);
     assert.equal(out.received.length, 0, 'the refused PUBLISH made no output');
-    await statusOf(helper.getNode('ss'), (s) => s.text === '1 users, 0 watchers', 5000, '1 users, 0 watchers');
+    await statusOf(helper.getNode('ss'), (s) => s.text === '1 user, 0 watchers', 5000, '1 user, 0 watchers');
 
     const sub = await subscribe();
     assert.equal(sub.response.status, 200);
@@ -141,7 +141,7 @@ describe('nodes: settings server', function () {
     const doc = readSettings(first.message.content ?? '');
     assert.ok(doc.ok);
     assert.equal(doc.document.entities[0]?.poc?.answerMode, 'manual');
-    await statusOf(helper.getNode('ss'), (s) => s.text === '1 users, 1 watchers', 5000, '1 users, 1 watchers');
+    await statusOf(helper.getNode('ss'), (s) => s.text === '1 user, 1 watcher', 5000, '1 user, 1 watcher');
   });
 
   it('keeps the settings across a redeploy in the user directory, and ends watchers with deactivated', async () => {
@@ -158,7 +158,7 @@ describe('nodes: settings server', function () {
     assert.match(fs.readFileSync(path.join(userDir, 'oma-sip', 'ss', journal[0]!), 'utf8'), /sip:alice@lab\.test/, 'the publication is in the journal');
 
     await loaded();
-    await statusOf(helper.getNode('ss'), (s) => s.text === '1 users, 0 watchers', 5000, '1 users after the restart');
+    await statusOf(helper.getNode('ss'), (s) => s.text === '1 user, 0 watchers', 5000, '1 user after the restart');
     assert.equal((await subscribe()).response.status, 200);
     const after = readSettings((await nextNotify()).message.content ?? '');
     assert.ok(after.ok);

@@ -1,9 +1,10 @@
 // Node-RED's own nodes that our example flows use.
-/* eslint-disable @typescript-eslint/no-require-imports */
+import { requireNodeRed } from './node-red-under-test';
+
 const base = '@node-red/nodes/core';
 export const coreNodes = [
-  require(`${base}/common/20-inject.js`),
-  require(`${base}/common/21-debug.js`),
-  require(`${base}/common/90-comment.js`),
-  require(`${base}/function/10-function.js`),
+  requireNodeRed(`${base}/common/20-inject.js`),
+  requireNodeRed(`${base}/common/21-debug.js`),
+  requireNodeRed(`${base}/common/90-comment.js`),
+  requireNodeRed(`${base}/function/10-function.js`),
 ];

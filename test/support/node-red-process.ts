@@ -8,6 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { freePort } from './free-port';
 import { projectRoot } from './project-root';
+import { resolveNodeRed } from './node-red-under-test';
 
 export interface NodeRedProcess {
   port: number;
@@ -65,7 +66,7 @@ export async function startNodeRed(): Promise<NodeRedProcess> {
   );
   // BENCH_PROFILE=dir writes a CPU profile of the Node-RED process there.
   const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
-  const child: ChildProcess = spawn(process.execPath, [...profile, require.resolve('node-red/red.js'), '-u', userDir, '-s', settings], {
+  const child: ChildProcess = spawn(process.execPath, [...profile, resolveNodeRed('node-red/red.js'), '-u', userDir, '-s', settings], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let log = '';
