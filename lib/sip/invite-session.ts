@@ -5,6 +5,7 @@
 // it). Both send and answer re-INVITE, UPDATE and BYE in the dialog and run
 // the session timer. Knows nothing of Node-RED or of SDP's content.
 import { EventEmitter } from 'node:events';
+import type { DigestClient } from '../auth/digest-client';
 import { acceptRemoteSeq, dialogAsUac, dialogAsUas, inDialogRequest, refreshTarget, type Dialog } from './dialog';
 import { encode } from './codec';
 import type { IncomingRequest, SipEndpoint } from './endpoint';
@@ -68,6 +69,8 @@ export interface SessionOptions {
   /** Answers an offer in a re-INVITE / UPDATE / the initial INVITE; default: our last SDP again. */
   answerOffer?: (offer: string, method: string) => string | undefined;
   scheduler?: Scheduler;
+  /** Credentials for a core that challenges the INVITE (401 / 407). */
+  digest?: DigestClient;
   /** Contact user part. */
   contactUser?: string;
   /** Extra headers of our 2xx and in-dialog requests (Allow, User-Agent...). */
@@ -174,15 +177,24 @@ export class InviteSession extends EventEmitter {
     if (req.content && /application\/sdp/i.test(String(req.headers['content-type'] ?? ''))) this.localSdp = req.content;
     const exchanges: Exchange[] = [];
     let current = req;
-    for (let attempt = 0; ; attempt++) {
+    let timerRetried = false;
+    let authRounds = 0;
+    for (;;) {
       const exchange = await this.sendInvite(current, opts, exchanges.length === 0);
       exchanges.push(exchange);
       const res = exchange.response;
+      if (this.ended || this.pending?.cancelled) break;
       const asked = parseSessionExpires(current)?.interval ?? 0;
-      const raised = res.status === 422 && this.timerCfg && attempt === 0 ? minSEAfter422(res, asked) : undefined;
-      if (raised === undefined) break;
-      this.minSE = raised;
-      current = this.nextInvite(current, raised);
+      const raised = res.status === 422 && this.timerCfg && !timerRetried ? minSEAfter422(res, asked) : undefined;
+      if (raised !== undefined) {
+        timerRetried = true;
+        this.minSE = raised;
+        current = this.nextInvite(current, timerRequestHeaders(this.timerCfg!, { interval: raised, minSE: raised }));
+        continue;
+      }
+      const credentials = (res.status === 401 || res.status === 407) && authRounds++ < 2 ? this.answerChallenge(current, res) : undefined;
+      if (!credentials) break;
+      current = this.nextInvite(current, credentials);
     }
     const exchange = exchanges[exchanges.length - 1]!;
     const res = exchange.response;
@@ -215,11 +227,23 @@ export class InviteSession extends EventEmitter {
     if (!h.via) h.via = [];
   }
 
-  /** The INVITE again after a 422: next CSeq, same dialog ids, the raised interval (RFC 4028 7.4). */
-  private nextInvite(prev: SipRequest, minSE: number): SipRequest {
-    const headers: SipRequest['headers'] = { ...prev.headers, via: [], cseq: { seq: prev.headers.cseq.seq + 1, method: 'INVITE' } };
-    Object.assign(headers, timerRequestHeaders(this.timerCfg!, { interval: minSE, minSE }));
-    return { ...prev, headers };
+  /** The INVITE again after a 422 or a challenge: next CSeq, same Call-ID and From tag (RFC 4028 7.4, RFC 3261 22.2). */
+  private nextInvite(prev: SipRequest, headers: SipHeaders): SipRequest {
+    const h: SipRequest['headers'] = { ...prev.headers, via: [], cseq: { seq: prev.headers.cseq.seq + 1, method: 'INVITE' } };
+    Object.assign(h, headers);
+    return { ...prev, headers: h };
+  }
+
+  /** Credentials for a 401 / 407 to the INVITE, when the session has a DigestClient. */
+  private answerChallenge(req: SipRequest, res: SipResponse): SipHeaders | undefined {
+    const digest = this.o.digest;
+    if (!digest) return undefined;
+    const kind = res.status === 401 ? 'www' : 'proxy';
+    const challenges = res.headers[kind === 'www' ? 'www-authenticate' : 'proxy-authenticate'];
+    if (!Array.isArray(challenges) || !challenges.length) return undefined;
+    const answer = digest.answer(challenges, kind, { method: 'INVITE', uri: req.uri, body: req.content });
+    if ('error' in answer) return undefined;
+    return { [answer.header]: answer.authorizations.map((a) => ({ ...a.split })) };
   }
 
   private async sendInvite(req: SipRequest, opts: InviteOptions, first: boolean): Promise<Exchange> {

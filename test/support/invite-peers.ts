@@ -9,9 +9,9 @@ import { Events } from './events';
 export const OFFER = 'v=0\r\no=alice 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=message 7394 TCP/MSRP *\r\na=sendonly\r\n';
 export const ANSWER = 'v=0\r\no=bob 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=message 7395 TCP/MSRP *\r\na=recvonly\r\n';
 
-/** An INVITE from `from` to the user `bob` at `to`, with an SDP offer. */
-export function inviteRequest(from: SipEndpoint, to: SipEndpoint, body = OFFER): SipRequest {
-  const uri = to.contactUri('bob');
+/** An INVITE from `from` to `to` (an endpoint: its user bob, or a URI), with an SDP offer. */
+export function inviteRequest(from: SipEndpoint, to: SipEndpoint | string, fromUri = 'sip:alice@lab.test', body = OFFER): SipRequest {
+  const uri = typeof to === 'string' ? to : to.contactUri('bob');
   return {
     method: 'INVITE',
     uri,
@@ -19,7 +19,7 @@ export function inviteRequest(from: SipEndpoint, to: SipEndpoint, body = OFFER):
     headers: {
       via: [],
       to: { uri, params: {} },
-      from: { uri: 'sip:alice@lab.test', params: {} },
+      from: { uri: fromUri, params: {} },
       'call-id': from.newCallId(),
       cseq: { seq: 1, method: 'INVITE' },
       'content-type': 'application/sdp',

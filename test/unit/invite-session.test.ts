@@ -129,9 +129,7 @@ describe('INVITE session (RFC 3261 13-15, RFC 3311)', function () {
     closers.push(() => peer.close());
     const uac = new InviteSession(alice);
     const uri = `sip:bob@127.0.0.1:${peer.port}`;
-    const req = inviteRequest(alice, alice);
-    req.uri = uri;
-    req.headers.to = { uri, params: {} };
+    const req = inviteRequest(alice, uri);
     const done = uac.invite(req);
     const inv = decode(await peer.next((w) => w.startsWith('INVITE'))) as SipRequest;
     const ok = encode(makeResponse(inv, 200, { toTag: 'b7', headers: { contact: [{ uri, params: {} }] } }));

@@ -7,6 +7,7 @@ import { SipEndpoint, type IncomingRequest, type RequestResult, type WireEvent }
 import type { SipRequest, SipResponse } from '../../lib/sip/message';
 import { makeResponse } from '../../lib/sip/responses';
 import { FakeScheduler } from '../support/fake-scheduler';
+import { inviteRequest } from '../support/invite-peers';
 import { RawUdpPeer } from '../support/raw-peer';
 import { waitFor } from '../support/wait';
 
@@ -39,20 +40,11 @@ describe('INVITE transactions (RFC 3261 17.1.1 / 17.2.1, RFC 6026)', function ()
   const sent = (prefix: string) => out.filter((w) => startLine(w).startsWith(prefix)).length;
 
   function inviteTo(port: number): SipRequest {
-    const uri = `sip:bob@127.0.0.1:${port}`;
-    return {
-      method: 'INVITE',
-      uri,
-      version: '2.0',
-      headers: {
-        via: [],
-        to: { uri, params: {} },
-        from: { uri: 'sip:alice@lab.test', params: { tag: 'a1' } },
-        'call-id': ep.newCallId(),
-        cseq: { seq: 7, method: 'INVITE' },
-        contact: [{ uri: ep.contactUri('alice'), params: {} }],
-      },
-    };
+    const req = inviteRequest(ep, `sip:bob@127.0.0.1:${port}`);
+    req.headers.from.params.tag = 'a1';
+    req.headers.cseq.seq = 7;
+    req.headers.contact = [{ uri: ep.contactUri('alice'), params: {} }];
+    return req;
   }
 
   function answer(invite: string, status: number): string {
