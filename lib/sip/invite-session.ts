@@ -379,7 +379,7 @@ export class InviteSession extends EventEmitter {
   progress(status = 180, opts: ResponseOptions = {}): void {
     const r = this.incoming;
     if (!r || r.responded || status < 101 || status > 199) return;
-    const full = this.responseOptions(opts);
+    const full = this.responseOptions(opts, r.message);
     r.respond(status, full);
     this.setState('early', 'provisional', { status, exchange: this.uasExchange(r, status, full) });
   }
@@ -392,7 +392,7 @@ export class InviteSession extends EventEmitter {
     if (sdp !== undefined) this.localSdp = sdp;
     const timerHeaders = this.negotiateIncoming(r.message);
     if (timerHeaders === undefined) return; // answered 422
-    const full = this.responseOptions({ ...opts, body: sdp, contentType: sdp !== undefined ? (opts.contentType ?? SDP) : opts.contentType, headers: { ...timerHeaders.headers, ...opts.headers } });
+    const full = this.responseOptions({ ...opts, body: sdp, contentType: sdp !== undefined ? (opts.contentType ?? SDP) : opts.contentType, headers: { ...timerHeaders.headers, ...opts.headers } }, r.message);
     r.respondUntilAck(200, full, () => {
       if (this._state === 'accepted') void this.byeAfter('no-ack').catch(() => undefined);
     });
@@ -422,10 +422,17 @@ export class InviteSession extends EventEmitter {
     return { headers: { supported: 'timer', ...d.headers }, negotiated: d.negotiated };
   }
 
-  private responseOptions(opts: ResponseOptions): ResponseOptions {
+  /** Our Contact and headers; for the dialog-creating INVITE also its Record-Route (RFC 3261 12.1.1), so the caller learns the route set. */
+  private responseOptions(opts: ResponseOptions, creating?: SipRequest): ResponseOptions {
+    const rr = creating?.headers['record-route'];
     return {
       ...opts,
-      headers: { contact: [{ uri: this.ua.contactUri(this.o.contactUser), params: {} }], ...this.o.headers, ...opts.headers },
+      headers: {
+        contact: [{ uri: this.ua.contactUri(this.o.contactUser), params: {} }],
+        ...(rr?.length ? { 'record-route': rr } : {}),
+        ...this.o.headers,
+        ...opts.headers,
+      },
     };
   }
 

@@ -5,15 +5,13 @@
 import assert from 'node:assert/strict';
 import { DigestClient } from '../../lib/auth/digest-client';
 import { LabCore } from '../../lib/labcore/lab-core';
-import { profileFor } from '../../lib/registration/enablers';
-import { Registration } from '../../lib/registration/registration';
 import { decode } from '../../lib/sip/codec';
 import type { IncomingRequest, SipEndpoint, WireEvent } from '../../lib/sip/endpoint';
 import { InviteSession } from '../../lib/sip/invite-session';
 import { headerText, type SipRequest } from '../../lib/sip/message';
 import { requestWithAuth } from '../../lib/auth/authenticated-request';
 import { Events } from '../support/events';
-import { answerInvites, ANSWER, inviteRequest, statesOf } from '../support/invite-peers';
+import { answerInvites, ANSWER, inviteRequest, registerUser, statesOf } from '../support/invite-peers';
 import { loopbackEndpoint, type Closers } from '../support/settings-client';
 import { Queue } from '../support/settings-server-fake';
 import { aliceMessageTo } from '../support/sip-builders';
@@ -39,24 +37,9 @@ describe('lab core: INVITE, CANCEL, ACK, BYE and MESSAGE through the proxy', fun
     closers.push(() => core.stop());
     const alice = await loopbackEndpoint(closers, coreEp.port);
     const bob = await loopbackEndpoint(closers, coreEp.port);
-    await register(bob, 'bob');
-    await register(alice, 'alice');
+    await registerUser(bob, 'bob', closers);
+    await registerUser(alice, 'alice', closers);
     return { serverEp, coreEp, core, alice, bob };
-  }
-
-  async function register(ep: SipEndpoint, user: string): Promise<void> {
-    const reg = new Registration(ep, {
-      aor: `sip:${user}@lab.test`,
-      registrar: 'sip:lab.test',
-      username: user,
-      password: `${user}-pw`,
-      contactUser: user,
-      profile: profileFor({ enabler: 'im' }),
-      expires: 600,
-    });
-    closers.push(() => reg.stop());
-    await reg.register();
-    assert.equal(reg.current.state, 'registered');
   }
 
   function inviteTo(from: SipEndpoint, fromUser: string, toUser: string): SipRequest {
@@ -86,6 +69,7 @@ describe('lab core: INVITE, CANCEL, ACK, BYE and MESSAGE through the proxy', fun
     const out = await done;
     assert.deepEqual(out.exchanges.map((e) => e.response.status), [407, 200]);
     assert.equal(out.established, true);
+    assert.deepEqual(uac.dialogState!.routeSet.map((r) => r.uri), [coreEp.contactUri() + ';lr'], 'the caller learnt the route set from the 2xx');
 
     const ack = await acksAtBob.next();
     assert.equal(ack.headers.via.length, 2, 'the ACK came through the core');
