@@ -499,7 +499,8 @@ export class SipEndpoint extends EventEmitter {
         if (!st || finalSent) return;
         finalSent = true;
         const untilAck = st.invite && status >= 200 && status < 300;
-        if (untilAck) this.awaitingAck.set(ackKey(req, toTag), st);
+        // A re-INVITE already names our tag in its To; the response keeps it, and so does its ACK.
+        if (untilAck) this.awaitingAck.set(ackKey(req, String(req.headers.to.params.tag ?? toTag)), st);
         st.respond(makeResponse(req, status, { toTag, ...opts }), untilAck ? { onGiveUp: onNoAck } : undefined);
       },
       relay: (res: SipResponse) => {

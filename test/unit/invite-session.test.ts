@@ -3,11 +3,12 @@
 // rejection, re-INVITE, UPDATE and BYE.
 import assert from 'node:assert/strict';
 import { decode, encode } from '../../lib/sip/codec';
-import type { WireEvent } from '../../lib/sip/endpoint';
+import { SipEndpoint, type WireEvent } from '../../lib/sip/endpoint';
 import { InviteSession, type RefreshEvent } from '../../lib/sip/invite-session';
 import type { SipRequest } from '../../lib/sip/message';
 import { makeResponse } from '../../lib/sip/responses';
 import { answerInvites, ANSWER, inviteRequest, OFFER, statesOf } from '../support/invite-peers';
+import { FakeScheduler } from '../support/fake-scheduler';
 import { RawUdpPeer } from '../support/raw-peer';
 import { loopbackEndpoint, type Closers } from '../support/settings-client';
 import { waitFor } from '../support/wait';
@@ -152,5 +153,65 @@ describe('INVITE session (RFC 3261 13-15, RFC 3311)', function () {
     uac.close(); // alice forgets the dialog without BYE
     const bye = await uas.bye();
     assert.equal(bye?.response.status, 481);
+  });
+});
+
+describe('INVITE session: the 2xx and its ACK on the callee clock (RFC 3261 13.3.1.4)', function () {
+  this.timeout(20000);
+  const closers: Closers = [];
+  afterEach(async () => {
+    for (const c of closers.splice(0).reverse()) await c();
+  });
+
+  async function calleeOnFakeClock() {
+    const clock = new FakeScheduler();
+    const bob = new SipEndpoint({ transport: 'udp', address: '127.0.0.1', port: 0, scheduler: clock });
+    await bob.start();
+    closers.push(() => bob.close());
+    const sent: string[] = [];
+    bob.on('wire', (w: WireEvent) => {
+      if (w.direction === 'out') sent.push(w.wire.split('\r\n')[0]!);
+    });
+    return { clock, bob, sent, incoming: answerInvites(bob) };
+  }
+
+  it('stops sending the 2xx of the INVITE and of a re-INVITE once their ACKs arrive', async () => {
+    const { clock, bob, sent, incoming } = await calleeOnFakeClock();
+    const alice = await loopbackEndpoint(closers);
+    const uac = new InviteSession(alice);
+    const done = uac.invite(inviteRequest(alice, bob));
+    const uas = await incoming.next();
+    const states = statesOf(uas);
+    uas.accept({ sdp: ANSWER });
+    await done;
+    await states.next((e) => e.state === 'confirmed');
+    await uac.reInvite();
+    await waitFor(() => clock.pending === 2, 'only the two Timer-M-like lifetimes left');
+    clock.advance(64 * 500);
+    assert.equal(sent.filter((l) => l.startsWith('SIP/2.0 200')).length, 2, 'each 2xx sent once');
+    assert.ok(!sent.some((l) => l.startsWith('BYE')), 'no BYE: both were acknowledged');
+    assert.equal(uas.state, 'confirmed');
+  });
+
+  it('sends BYE when the ACK never comes within 64*T1 and ends the session no-ack', async () => {
+    const { clock, bob, sent, incoming } = await calleeOnFakeClock();
+    const peer = await new RawUdpPeer().open();
+    closers.push(() => peer.close());
+    const invite = inviteRequest(bob, bob.contactUri('bob'));
+    invite.headers.via = [{ version: '2.0', protocol: 'UDP', host: '127.0.0.1', port: peer.port, params: { branch: 'z9hG4bKnoack' } }];
+    invite.headers.from.params.tag = 'p1';
+    invite.headers.contact = [{ uri: `sip:alice@127.0.0.1:${peer.port}`, params: {} }];
+    peer.send(bob.port, encode(invite));
+    const uas = await incoming.next();
+    const states = statesOf(uas);
+    uas.accept({ sdp: ANSWER });
+    clock.advance(500 + 1000 + 2000 + 4000);
+    assert.equal(sent.filter((l) => l.startsWith('SIP/2.0 200')).length, 5, 'the 2xx at 0, T1, 3T1, 7T1, 15T1');
+    clock.advance(64 * 500);
+    const bye = decode(await peer.next((w) => w.startsWith('BYE'))) as SipRequest;
+    assert.equal(bye.uri, `sip:alice@127.0.0.1:${peer.port}`);
+    peer.send(bob.port, encode(makeResponse(bye, 200)));
+    const ended = await states.next((e) => e.state === 'terminated');
+    assert.equal(ended.cause, 'no-ack');
   });
 });
