@@ -68,7 +68,8 @@ const DEFAULT_TIMER_C_MS = 180_000;
 
 type Route =
   | { kind: 'settings' }
-  | { kind: 'next-hop'; uri: string; inDialog?: boolean }
+  /** `recorded`: an in-dialog request that came along a route set we Record-Routed (it named us in Route). */
+  | { kind: 'next-hop'; uri: string; recorded?: boolean }
   | { kind: 'user'; aor: string; user: string }
   | { kind: 'foreign' };
 
@@ -131,8 +132,9 @@ export class LabProxy {
     const route = this.routeOf(m, routes);
     if (!route) return false;
     if (m.method === 'ACK') {
-      // ACK for a 2xx (one for a non-2xx never gets here: the transaction absorbed it). No response: no challenge.
-      if (route.kind === 'next-hop') this.forwardAck(m, routes, route.uri).catch(() => undefined);
+      // ACK for a 2xx (one for a non-2xx never gets here: the transaction absorbed it). It cannot be
+      // challenged, so only one that follows a route set of ours goes on; any other ends here.
+      if (route.kind === 'next-hop' && route.recorded) this.forwardAck(m, routes, route.uri).catch(() => undefined);
       return true;
     }
     this.forward(req, routes, route).catch((e: Error) => {
@@ -148,8 +150,9 @@ export class LabProxy {
       const event = parseValueWithParams(headerText(m, 'event') ?? '').value.toLowerCase();
       if (this.settingsEvents.has(event)) return { kind: 'settings' };
     }
+    const recorded = inDialog && (m.headers.route?.length ?? 0) > routes.length;
     // Loose routing (16.4): the next Route entry decides, the Request-URI stays.
-    if (routes[0]) return { kind: 'next-hop', uri: routes[0].uri, inDialog };
+    if (routes[0]) return { kind: 'next-hop', uri: routes[0].uri, recorded };
     const ruri = parseUri(m.uri);
     if (!ruri || ruri.scheme === 'tel') return undefined;
     if (this.isDomain(ruri.host) || this.isUs(ruri)) {
@@ -162,7 +165,7 @@ export class LabProxy {
       return { kind: 'user', aor: `sip:${ruri.user}@${this.o.domain.toLowerCase()}`, user: ruri.user };
     }
     // A Request-URI elsewhere: in a dialog that is the peer's contact; the server is reachable; otherwise we relay for nobody.
-    if (inDialog) return { kind: 'next-hop', uri: m.uri, inDialog };
+    if (inDialog) return { kind: 'next-hop', uri: m.uri, recorded };
     if (this.server && sameHost(ruri, this.server.uri)) return { kind: 'next-hop', uri: m.uri };
     return { kind: 'foreign' };
   }
@@ -189,8 +192,9 @@ export class LabProxy {
     await this.start().catch(() => undefined);
     const trusted = this.fromServer(req);
     let originator = 'trusted';
-    // In a dialog (BYE, re-INVITE, UPDATE...) the peers proved themselves when it began; only settings refreshes are asserted anew.
-    const unauthenticated = route.kind === 'next-hop' && route.inDialog === true && !this.isSettingsEvent(m);
+    // In a dialog we Record-Routed (BYE, re-INVITE, UPDATE...) the peers proved themselves when it
+    // began, as Kamailio's loose_route branch has it; only settings refreshes are asserted anew.
+    const unauthenticated = route.kind === 'next-hop' && route.recorded === true && !this.isSettingsEvent(m);
     if (unauthenticated && !trusted) originator = 'in-dialog';
     if (!trusted && !unauthenticated) {
       const verdict = this.digest.verify(m.headers['proxy-authorization'] as Record<string, string>[] | undefined, { method: m.method, uri: m.uri });

@@ -85,6 +85,20 @@ describe('lab core: INVITE, CANCEL, ACK, BYE and MESSAGE through the proxy', fun
     assert.equal((await uacStates.next((e) => e.state === 'terminated')).cause, 'remote-bye');
   });
 
+  it('an in-dialog request that did not come along our route set is challenged, not relayed freely', async () => {
+    const { alice, bob } = await lab();
+    const bye = inviteTo(alice, 'alice', 'bob');
+    bye.method = 'BYE';
+    bye.uri = bob.contactUri('bob');
+    bye.headers.cseq = { seq: 2, method: 'BYE' };
+    bye.headers.to.params.tag = 'forged';
+    bye.headers.from.params.tag = 'x';
+    delete bye.content;
+    delete bye.headers['content-type'];
+    const res = await alice.request(bye);
+    assert.equal(res.response.status, 407);
+  });
+
   it('the INVITE as the callee sees it: asserted identity of alice, Request-URI its contact', async () => {
     const { alice, bob } = await lab();
     const invites = incomingWires(bob, 'INVITE');
