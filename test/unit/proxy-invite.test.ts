@@ -11,6 +11,7 @@ import { InviteSession } from '../../lib/sip/invite-session';
 import { headerText, type SipRequest } from '../../lib/sip/message';
 import { requestWithAuth } from '../../lib/auth/authenticated-request';
 import { Events } from '../support/events';
+import { FakeScheduler } from '../support/fake-scheduler';
 import { answerInvites, ANSWER, inviteRequest, registerUser, statesOf } from '../support/invite-peers';
 import { loopbackEndpoint, type Closers } from '../support/settings-client';
 import { Queue } from '../support/settings-server-fake';
@@ -29,10 +30,10 @@ describe('lab core: INVITE, CANCEL, ACK, BYE and MESSAGE through the proxy', fun
     for (const c of closers.splice(0).reverse()) await c();
   });
 
-  async function lab() {
+  async function lab(scheduler?: FakeScheduler) {
     const serverEp = await loopbackEndpoint(closers);
     const coreEp = await loopbackEndpoint(closers);
-    const core = new LabCore(coreEp, { domain: 'lab.test', users: USERS, settingsServerUri: serverEp.contactUri(), imServerUri: serverEp.contactUri() });
+    const core = new LabCore(coreEp, { domain: 'lab.test', users: USERS, settingsServerUri: serverEp.contactUri(), imServerUri: serverEp.contactUri(), scheduler });
     core.start();
     closers.push(() => core.stop());
     const alice = await loopbackEndpoint(closers, coreEp.port);
@@ -132,6 +133,23 @@ describe('lab core: INVITE, CANCEL, ACK, BYE and MESSAGE through the proxy', fun
     assert.equal(out.response.status, 487);
     assert.equal(uac.state, 'terminated');
     assert.equal((await uasStates.next((e) => e.state === 'terminated')).cause, 'cancelled', 'the CANCEL reached the callee');
+  });
+
+  it('Timer C: an INVITE that rings for ever is cancelled downstream and answered 487 upstream', async () => {
+    const clock = new FakeScheduler();
+    const { alice, bob } = await lab(clock);
+    const calls = answerInvites(bob);
+    const uac = new InviteSession(alice, { digest: new DigestClient({ username: 'alice', password: 'alice-pw' }) });
+    const uacStates = statesOf(uac);
+    const done = uac.invite(inviteTo(alice, 'alice', 'bob'));
+    const uas = await calls.next();
+    const uasStates = statesOf(uas);
+    uas.progress(180);
+    await uacStates.next((e) => e.state === 'early');
+    clock.advance(180_000);
+    assert.equal((await uasStates.next((e) => e.state === 'terminated')).cause, 'cancelled', "the core's CANCEL reached the callee");
+    const out = await done;
+    assert.equal(out.response.status, 487);
   });
 
   it('a MESSAGE for a provisioned user who is not registered goes to the IM server; an unknown user gets 404', async () => {
