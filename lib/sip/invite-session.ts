@@ -165,7 +165,8 @@ export class InviteSession extends EventEmitter {
    * Sends the INVITE (with a From tag, Call-ID, CSeq and Contact added when
    * missing, and the session timer headers when configured) and resolves at
    * its final response: a 2xx is ACKed and the session confirmed; a 422 is
-   * retried once with the Min-SE it asks (RFC 4028 7.4). Never rejects.
+   * retried once with the Min-SE it asks (RFC 4028 7.4), a 401 / 407 answered
+   * with `digest` (at most twice). Rejects only when called on a used session.
    */
   async invite(req: SipRequest, opts: InviteOptions = {}): Promise<InviteOutcome> {
     if (this._state !== 'idle') throw new Error(`invite() in state ${this._state}`);
@@ -362,7 +363,12 @@ export class InviteSession extends EventEmitter {
     if (m.content) this.remoteSdp = m.content;
     this.dialog = dialogAsUas(m, req.toTag);
     this.setState('calling', 'invite', { exchange: { request: m, requestWire: req.wire, response: makeResponse(m, 100) } });
-    if (this.dialog) this.unregister = this.ua.dialogs.register(this.dialog.callId, req.toTag, (r) => this.onInDialog(r));
+    if (!this.dialog) {
+      // Without a Contact (or From tag) there is nowhere to send BYE or a refresh: no session (RFC 3261 8.1.1.8).
+      this.reject(400, { reason: 'Bad Request (INVITE without Contact)' });
+      return;
+    }
+    this.unregister = this.ua.dialogs.register(this.dialog.callId, req.toTag, (r) => this.onInDialog(r));
     const onCancel = (cancelled: SipRequest) => {
       if (cancelled !== m) return;
       this.end('cancelled', { status: 487 });
