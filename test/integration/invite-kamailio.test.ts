@@ -113,6 +113,13 @@ describe('integration: INVITE sessions and MESSAGE through a real Kamailio', fun
     assert.equal(m.message.content, 'while you were away');
     const none = await requestWithAuth({ ua: alice, digest, build: () => aliceMessageTo(alice, 'sip:nobody@lab.test', 'x') });
     assert.equal(none.result.response.status, 404);
+
+    // Addressed to the server itself: relayed there, asserted too.
+    const direct = await requestWithAuth({ ua: alice, digest, build: () => aliceMessageTo(alice, server.contactUri(), 'to the server') });
+    assert.equal(direct.result.response.status, 202);
+    const d = await got.next();
+    assert.equal(d.message.content, 'to the server');
+    assert.equal(headerText(d.message, 'p-asserted-identity'), '<sip:alice@lab.test>');
   });
 
   it("the server's INVITE to a registered user passes unchallenged", async () => {
