@@ -25,6 +25,8 @@ export interface LabCoreOptions {
   settingsServerUri?: string;
   /** Event packages proxied to the settings server. Default `poc-settings`. */
   settingsEvents?: string[];
+  /** Where a MESSAGE for a provisioned user who is not registered goes (terminating unregistered). Default appServerUri. */
+  imServerUri?: string;
   triggerTags?: string[];
   minExpires?: number;
   maxExpires?: number;
@@ -107,6 +109,7 @@ export class LabCore extends EventEmitter {
       algorithms,
       settingsServerUri: o.settingsServerUri || o.appServerUri,
       settingsEvents: o.settingsEvents,
+      imServerUri: o.imServerUri || o.appServerUri,
     });
     this.proxy.onReport = (r: ProxyReport) => this.emit('proxy', r);
     if (o.appServerUri) {

@@ -15,6 +15,7 @@ import { DEFAULT_TIMERS, type TimerValues } from './timers';
 import { Transport, type InboundFrame, type Peer, type Protocol } from './transport';
 import { parseUri } from './uri';
 import { Fifo } from '../util/fifo';
+import type { Scheduler } from '../util/scheduler';
 
 export interface HostPort {
   host: string;
@@ -34,6 +35,8 @@ export interface EndpointOptions {
   /** The SIP/IP core every request is sent to (the outbound proxy). */
   outboundProxy?: HostPort;
   timers?: Partial<TimerValues>;
+  /** Clock of the transaction timers (A to M); tests pass a fake one. Default the real clock. */
+  scheduler?: Scheduler;
   /** Cap on client transactions in flight; further requests wait their turn. */
   maxInFlight?: number;
   maxBodyBytes?: number;
@@ -69,6 +72,20 @@ export interface SendOptions {
   branch?: string;
   /** Next hop as a SIP URI, before outbound proxy, Route and Request-URI (Kamailio's `$du`). */
   destination?: string;
+  /** Called when the request leaves, with where it went (a CANCEL must follow the INVITE there, RFC 3261 9.1). */
+  onSent?: (peer: Peer, wire: string) => void;
+  /**
+   * A 2xx to INVITE arriving again after the first (RFC 3261 13.2.2.4, RFC 6026
+   * Accepted): the UAC must ACK it again, a proxy forwards it. Without this the
+   * endpoint emits `stray-response`.
+   */
+  onRetransmittedFinal?: (res: SipResponse, wire: string) => void;
+}
+
+/** A request sent outside any transaction (ACK for 2xx). */
+export interface StatelessResult {
+  requestWire: string;
+  peer: Peer;
 }
 
 export interface IncomingRequest {
@@ -79,6 +96,11 @@ export interface IncomingRequest {
   readonly toTag: string;
   readonly responded: boolean;
   respond(status: number, opts?: ResponseOptions): void;
+  /**
+   * A UAS core's 2xx to INVITE: sent again at T1 doubling up to T2 until the
+   * ACK arrives; after 64*T1 without it `onNoAck` runs (send BYE, RFC 3261 13.3.1.4).
+   */
+  respondUntilAck(status: number, opts: ResponseOptions, onNoAck: () => void): void;
   /** Sends a response from downstream (a proxy's, our Via already popped) as it is, in this request's transaction. */
   relay(res: SipResponse): void;
 }
@@ -109,6 +131,8 @@ export class SipEndpoint extends EventEmitter {
   private readonly transport: Transport;
   private readonly clients = new Map<string, ClientTransaction>();
   private readonly servers = new Map<string, ServerTransaction>();
+  /** INVITE server transactions whose 2xx waits for its ACK, by ackKey. */
+  private readonly awaitingAck = new Map<string, ServerTransaction>();
   private readonly handlers: RequestHandler[] = [];
   private readonly waiting = new Fifo<() => void>();
   private inFlight = 0;
@@ -248,7 +272,7 @@ export class SipEndpoint extends EventEmitter {
       let requestWire = '';
       let finalSeen = false;
       const tx = new ClientTransaction(
-        { send: (p, w) => this.sendWire(p, w), timers: this.timers },
+        this.transactionWire,
         req,
         peer,
         (res, wire) => {
@@ -256,7 +280,8 @@ export class SipEndpoint extends EventEmitter {
             if (wire) opts.onProvisional?.(res, wire);
           } else if (finalSeen) {
             // A retransmitted 2xx to INVITE: the dialog must ACK it again (RFC 3261 13.2.2.4).
-            this.emit('stray-response', res, wire);
+            if (opts.onRetransmittedFinal && wire) opts.onRetransmittedFinal(res, wire);
+            else this.emit('stray-response', res, wire);
           } else {
             finalSeen = true;
             done({ response: res, responseWire: wire, requestWire, peer });
@@ -267,6 +292,7 @@ export class SipEndpoint extends EventEmitter {
       requestWire = tx.requestWire;
       this.clients.set(tx.key, tx);
       tx.start();
+      opts.onSent?.(peer, requestWire);
     };
     // Most targets are IP addresses or cached names: no promise on that path.
     const known = opts.target ?? this.knownTarget(req, opts.destination);
@@ -277,6 +303,24 @@ export class SipEndpoint extends EventEmitter {
     this.resolveTarget(req, opts.destination).then(go, (err: Error) =>
       local(503, `Cannot Resolve Target (${err.message})`, { protocol: this.protocol, address: '', port: 0 }),
     );
+  }
+
+  /**
+   * Sends a request without a transaction: an ACK for a 2xx, which is its own
+   * transaction-less request end to end (RFC 3261 13.2.2.4, 17.1.1.3). Rejects
+   * when the next hop cannot be resolved or the endpoint is not running.
+   */
+  async sendStateless(req: SipRequest, opts: Pick<SendOptions, 'target' | 'destination' | 'pushVia' | 'branch'> = {}): Promise<StatelessResult> {
+    if (!this.isRunning) throw new Error('endpoint not running');
+    const peer = opts.target ?? this.knownTarget(req, opts.destination) ?? (await this.resolveTarget(req, opts.destination));
+    this.stampVia(req, peer, { ...opts, branch: opts.branch ?? newBranch() });
+    const requestWire = encode(req);
+    this.sendWire(peer, requestWire);
+    return { requestWire, peer };
+  }
+
+  private get transactionWire() {
+    return { send: (p: Peer, w: string) => this.sendWire(p, w), timers: this.timers, scheduler: this.options.scheduler };
   }
 
   private stampVia(req: SipRequest, peer: Peer, opts: SendOptions): void {
@@ -383,6 +427,8 @@ export class SipEndpoint extends EventEmitter {
     if (req.method === 'ACK') {
       const st = this.servers.get(serverKey(req));
       if (st && st.ack()) return;
+      // An ACK for a 2xx of ours has a branch of its own: found by dialog and CSeq. Its dialog still gets it.
+      this.awaitingAck.get(ackKey(req, String(req.headers.to.params.tag ?? '')))?.ackFor2xx();
       this.runHandlers(this.incoming(req, wire, peer, undefined));
       return;
     }
@@ -400,11 +446,15 @@ export class SipEndpoint extends EventEmitter {
       return;
     }
     const st = new ServerTransaction(
-      { send: (p, w) => this.sendWire(p, w), timers: this.timers },
+      this.transactionWire,
       req,
       replyPeer,
       newTag(),
-      () => this.servers.delete(key),
+      () => {
+        this.servers.delete(key);
+        // Only a 2xx sent with respondUntilAck is in awaitingAck; the request itself is not held here.
+        for (const [k, v] of this.awaitingAck) if (v === st) this.awaitingAck.delete(k);
+      },
       release,
     );
     this.servers.set(key, st);
@@ -430,6 +480,7 @@ export class SipEndpoint extends EventEmitter {
 
   private incoming(req: SipRequest, wire: string, peer: Peer, st: ServerTransaction | undefined): IncomingRequest {
     let finalSent = false;
+    let relayed2xx = false;
     const toTag = st?.toTag ?? '';
     return {
       message: req,
@@ -444,9 +495,19 @@ export class SipEndpoint extends EventEmitter {
         if (status >= 200) finalSent = true;
         st.respond(makeResponse(req, status, { toTag, ...opts }));
       },
-      relay: (res: SipResponse) => {
+      respondUntilAck: (status: number, opts: ResponseOptions, onNoAck: () => void) => {
         if (!st || finalSent) return;
+        finalSent = true;
+        const untilAck = st.invite && status >= 200 && status < 300;
+        // A re-INVITE already names our tag in its To; the response keeps it, and so does its ACK.
+        if (untilAck) this.awaitingAck.set(ackKey(req, String(req.headers.to.params.tag ?? toTag)), st);
+        st.respond(makeResponse(req, status, { toTag, ...opts }), untilAck ? { onGiveUp: onNoAck } : undefined);
+      },
+      relay: (res: SipResponse) => {
+        // After a relayed 2xx to INVITE, its retransmissions from downstream pass too (RFC 6026 7.2).
+        if (!st || (finalSent && !(relayed2xx && res.status >= 200 && res.status < 300))) return;
         if (res.status >= 200) finalSent = true;
+        if (res.status >= 200 && res.status < 300) relayed2xx = true;
         st.respond(res);
       },
     };
@@ -518,10 +579,15 @@ export class SipEndpoint extends EventEmitter {
     if (this.closed) return;
     this.closed = true;
     for (const tx of [...this.clients.values()]) tx.fail(503, 'Endpoint Closed');
-    for (const st of [...this.servers.values()]) st.terminate();
+    for (const st of [...this.servers.values()]) st.terminate(true);
     for (const w of this.waiting.drain()) w();
     await this.transport.close();
   }
+}
+
+/** Finds the INVITE whose 2xx an ACK acknowledges: dialog (Call-ID, both tags) and CSeq number. */
+function ackKey(req: SipRequest, toTag: string): string {
+  return [req.headers['call-id'], req.headers.from.params.tag ?? '', toTag, req.headers.cseq.seq].join('\u0000');
 }
 
 /** Where responses to a request go (RFC 3261 18.2.2 with RFC 3581 rport). */

@@ -7,10 +7,19 @@ import type { SipRequest, SipResponse } from './message';
 import { makeResponse } from './responses';
 import { transactionTimeout, type TimerValues } from './timers';
 import type { Peer } from './transport';
+import { realScheduler, type Scheduler } from '../util/scheduler';
 
 export interface TransactionWire {
   send(peer: Peer, wire: string): void;
   timers: TimerValues;
+  /** Time for timers A-M; tests pass a fake clock. Default the real one. */
+  scheduler?: Scheduler;
+}
+
+type Handle = unknown;
+
+function clock(host: TransactionWire): Scheduler {
+  return host.scheduler ?? realScheduler;
 }
 
 export type ResponseListener = (res: SipResponse, wire?: string) => void;
@@ -25,9 +34,9 @@ export function clientKey(branch: string, method: string): string {
 
 export class ClientTransaction {
   private state: 'calling' | 'proceeding' | 'completed' | 'accepted' | 'terminated' = 'calling';
-  private retransmit?: NodeJS.Timeout;
-  private timeout?: NodeJS.Timeout;
-  private linger?: NodeJS.Timeout;
+  private retransmit?: Handle;
+  private timeout?: Handle;
+  private linger?: Handle;
   private interval: number;
   private readonly wire: string;
   private readonly invite: boolean;
@@ -57,11 +66,11 @@ export class ClientTransaction {
   start(): void {
     this.host.send(this.peer, this.wire);
     if (!reliable(this.peer)) this.scheduleRetransmit();
-    this.timeout = setTimeout(() => this.fail(408, 'Request Timeout'), transactionTimeout(this.host.timers));
+    this.timeout = clock(this.host).set(() => this.fail(408, 'Request Timeout'), transactionTimeout(this.host.timers));
   }
 
   private scheduleRetransmit(): void {
-    this.retransmit = setTimeout(() => {
+    this.retransmit = clock(this.host).set(() => {
       if (this.state !== 'calling' && this.state !== 'proceeding') return;
       // Timer A doubles without cap for INVITE; Timer E caps at T2 (17.1.2.2).
       if (this.invite && this.state === 'proceeding') return;
@@ -77,6 +86,8 @@ export class ClientTransaction {
       case 'proceeding':
         if (res.status < 200) {
           this.state = 'proceeding';
+          // 17.1.1.2: a provisional stops Timer A and Timer B; the INVITE may now ring for ever (the UAC cancels).
+          if (this.invite) this.clearTimers();
           if (!this.invite && !reliable(this.peer)) {
             // In Proceeding, Timer E fires at T2 (17.1.2.2).
             this.interval = this.host.timers.t2;
@@ -146,20 +157,20 @@ export class ClientTransaction {
       this.terminate();
       return;
     }
-    this.linger = setTimeout(() => this.terminate(), ms);
+    this.linger = clock(this.host).set(() => this.terminate(), ms);
   }
 
   terminate(): void {
     if (this.state === 'terminated') return;
     this.state = 'terminated';
     this.clearTimers();
-    if (this.linger) clearTimeout(this.linger);
+    if (this.linger !== undefined) clock(this.host).clear(this.linger);
     this.onTerminated();
   }
 
   private clearTimers(): void {
-    if (this.retransmit) clearTimeout(this.retransmit);
-    if (this.timeout) clearTimeout(this.timeout);
+    if (this.retransmit !== undefined) clock(this.host).clear(this.retransmit);
+    if (this.timeout !== undefined) clock(this.host).clear(this.timeout);
     this.retransmit = undefined;
     this.timeout = undefined;
   }
@@ -196,9 +207,11 @@ export class ServerTransaction {
   // Held only until the final response: afterwards retransmissions need just
   // its wire text, and a flood of requests must not stay in memory for 64*T1.
   private req?: SipRequest;
-  private retransmit?: NodeJS.Timeout;
-  private timeout?: NodeJS.Timeout;
+  private retransmit?: Handle;
+  private timeout?: Handle;
   private interval: number;
+  /** A 2xx that this side retransmits until its ACK arrives (13.3.1.4); undefined once acknowledged. */
+  private unacknowledged?: { onGiveUp?: () => void };
   readonly invite: boolean;
   /** The To tag of every response of this transaction, so retransmissions agree. */
   readonly toTag: string;
@@ -227,13 +240,24 @@ export class ServerTransaction {
     return this.state !== 'trying' && this.state !== 'proceeding';
   }
 
+  /** True while a 2xx to INVITE sent by this side's UAS core waits for its ACK. */
+  get awaitingAck(): boolean {
+    return this.unacknowledged !== undefined;
+  }
+
   private final(): void {
     if (!this.req) return;
     this.req = undefined;
     this.onFinal?.();
   }
 
-  respond(res: SipResponse): string | undefined {
+  /**
+   * Sends a response. With `untilAck` (a UAS core's own 2xx to INVITE) the 2xx
+   * is sent again at T1, 2*T1 ... capped at T2 until `ackFor2xx()`, and after
+   * 64*T1 without ACK `onGiveUp` reports the session as failed (13.3.1.4).
+   * A proxy relays 2xx without it: the UAS behind it retransmits.
+   */
+  respond(res: SipResponse, untilAck?: { onGiveUp?: () => void }): string | undefined {
     if (this.finished && !(this.state === 'accepted' && res.status >= 200 && res.status < 300)) return undefined;
     const wire = encode(res);
     this.lastWire = wire;
@@ -242,11 +266,16 @@ export class ServerTransaction {
       this.state = 'proceeding';
       return wire;
     }
+    if (this.state === 'accepted') return wire; // a 2xx retransmission relayed from downstream
     this.final();
     const long = transactionTimeout(this.host.timers);
     if (this.invite && res.status < 300) {
-      // RFC 6026 Accepted: the dialog retransmits 2xx until ACK; we absorb copies of the INVITE.
+      // RFC 6026 Accepted: copies of the INVITE are absorbed; 2xx retransmissions pass.
       this.state = 'accepted';
+      if (untilAck) {
+        this.unacknowledged = untilAck;
+        this.scheduleRetransmit();
+      }
       this.armTimeout(long);
     } else if (this.invite) {
       this.state = 'completed';
@@ -260,8 +289,9 @@ export class ServerTransaction {
   }
 
   private scheduleRetransmit(): void {
-    this.retransmit = setTimeout(() => {
-      if (this.state !== 'completed' || !this.lastWire) return;
+    this.retransmit = clock(this.host).set(() => {
+      const resend = this.state === 'completed' || (this.state === 'accepted' && this.unacknowledged);
+      if (!resend || !this.lastWire) return;
       this.host.send(this.peer, this.lastWire);
       this.interval = Math.min(this.interval * 2, this.host.timers.t2);
       this.scheduleRetransmit();
@@ -269,12 +299,12 @@ export class ServerTransaction {
   }
 
   private armTimeout(ms: number): void {
-    if (this.timeout) clearTimeout(this.timeout);
+    if (this.timeout !== undefined) clock(this.host).clear(this.timeout);
     if (ms <= 0) {
       this.terminate();
       return;
     }
-    this.timeout = setTimeout(() => this.terminate(), ms);
+    this.timeout = clock(this.host).set(() => this.terminate(), ms);
   }
 
   /** A retransmitted request: answer with the last response again (17.2.1, 17.2.2). */
@@ -286,17 +316,28 @@ export class ServerTransaction {
   ack(): boolean {
     if (this.state !== 'completed' || !this.invite) return this.state === 'confirmed';
     this.state = 'confirmed';
-    if (this.retransmit) clearTimeout(this.retransmit);
+    if (this.retransmit !== undefined) clock(this.host).clear(this.retransmit);
     this.armTimeout(reliable(this.peer) ? 0 : this.host.timers.t4); // Timer I
     return true;
   }
 
-  terminate(): void {
+  /** The ACK for our 2xx arrived (end to end, its own branch): stop sending the 2xx. */
+  ackFor2xx(): void {
+    if (!this.unacknowledged) return;
+    this.unacknowledged = undefined;
+    if (this.retransmit !== undefined) clock(this.host).clear(this.retransmit);
+  }
+
+  /** Ends the transaction; `quiet` (the endpoint closing) reports no missing ACK. */
+  terminate(quiet = false): void {
     if (this.state === 'terminated') return;
     this.state = 'terminated';
-    if (this.retransmit) clearTimeout(this.retransmit);
-    if (this.timeout) clearTimeout(this.timeout);
+    if (this.retransmit !== undefined) clock(this.host).clear(this.retransmit);
+    if (this.timeout !== undefined) clock(this.host).clear(this.timeout);
     this.final();
+    const lost = this.unacknowledged;
+    this.unacknowledged = undefined;
     this.onTerminated();
+    if (!quiet) lost?.onGiveUp?.();
   }
 }

@@ -494,15 +494,18 @@ describe('Kamailio harness (real SIP core)', function () {
         const text = `hello ${token()}`;
         const sender = await Endpoint.open();
         try {
-          sender.send(build(`MESSAGE sip:bob@${core.domain} SIP/2.0`, [
+          // The core proves who sends a MESSAGE (407) before it routes it.
+          const fromTag = token();
+          await sendProxyAuthorized(core, sender, callId, 'MESSAGE', `sip:bob@${core.domain}`, 'alice', 'alice-pw', (cseq, extra) => build(`MESSAGE sip:bob@${core.domain} SIP/2.0`, [
             `Via: SIP/2.0/UDP ${HOST}:${sender.port};branch=z9hG4bK-${token()};rport`,
             'Max-Forwards: 70',
-            `From: <sip:alice@${core.domain}>;tag=${token()}`,
+            `From: <sip:alice@${core.domain}>;tag=${fromTag}`,
             `To: <sip:bob@${core.domain}>`,
             `Call-ID: ${callId}`,
-            'CSeq: 1 MESSAGE',
+            `CSeq: ${cseq} MESSAGE`,
             'Content-Type: text/plain',
-          ], text), core.port);
+            ...extra,
+          ], text));
           const answer = await sender.next(isResponse(callId, 'MESSAGE'), 'response to MESSAGE');
           assert.equal(statusCode(answer), 200, answer);
           await eventually(() => client.received.some((m) => body(m) === text), 'MESSAGE over TCP');

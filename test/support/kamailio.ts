@@ -29,6 +29,8 @@ export interface KamailioOptions {
   appServer?: { host: string; port: number; transport?: 'udp' | 'tcp' };
   /** Where settings SUBSCRIBE / PUBLISH are proxied, and whose requests are trusted. Default appServer. */
   settingsServer?: { host: string; port: number; transport?: 'udp' | 'tcp' };
+  /** Where a MESSAGE for a provisioned user who is not registered goes (IM_URI). Default appServer. */
+  imServer?: { host: string; port: number; transport?: 'udp' | 'tcp' };
   /** Reg event (SUBSCRIBE Event: reg). Default true. */
   reginfo?: boolean;
   minExpires?: number;
@@ -76,6 +78,7 @@ interface Resolved {
   users: KamailioUser[];
   appServer?: { host: string; port: number; transport: 'udp' | 'tcp' };
   settingsServer?: { host: string; port: number; transport: 'udp' | 'tcp' };
+  imServer?: { host: string; port: number; transport: 'udp' | 'tcp' };
   reginfo: boolean;
   minExpires: number;
   maxExpires: number;
@@ -132,6 +135,7 @@ function resolveOptions(opts: KamailioOptions): Resolved {
     users: opts.users ?? DEFAULT_USERS,
     appServer: opts.appServer && { transport: 'udp', ...opts.appServer },
     settingsServer: (opts.settingsServer ?? opts.appServer) && { transport: 'udp', ...(opts.settingsServer ?? opts.appServer)! },
+    imServer: opts.imServer && { transport: 'udp', ...opts.imServer },
     reginfo: opts.reginfo ?? true,
     minExpires: opts.minExpires ?? 60,
     maxExpires: opts.maxExpires ?? 3600,
@@ -143,7 +147,7 @@ function resolveOptions(opts: KamailioOptions): Resolved {
   };
   checkToken('domain', r.domain, /^[A-Za-z0-9.-]+$/);
   for (const u of r.users) checkToken('user name', u.user, /^[A-Za-z0-9._~+!$&'()*,=-]+$/);
-  for (const [what, s] of [['appServer', r.appServer], ['settingsServer', r.settingsServer]] as const) {
+  for (const [what, s] of [['appServer', r.appServer], ['settingsServer', r.settingsServer], ['imServer', r.imServer]] as const) {
     if (!s) continue;
     checkToken(`${what}.host`, s.host, /^[A-Za-z0-9.:-]+$/);
     checkNonNegative(`${what}.port`, s.port);
@@ -222,6 +226,7 @@ function kamailioArgs(r: Resolved, port: number, runDir: string): string[] {
     const s = r.settingsServer;
     args.push(...define(`SETTINGS_URI="${appServerUri(s)}"`), ...define(`SETTINGS_ADDR="${s.host}"`), ...define(`SETTINGS_PORT=${s.port}`));
   }
+  if (r.appServer && r.imServer) args.push(...define(`IM_URI="${appServerUri(r.imServer)}"`));
   return args;
 }
 

@@ -44,3 +44,21 @@ export function thirdPartyRegister(from: SipEndpoint, serverUri: string, user: s
   }
   return req;
 }
+
+/** A pager-mode MESSAGE from alice to `to` (a fresh Call-ID and tag each call). */
+export function aliceMessageTo(ep: SipEndpoint, to: string, body: string): SipRequest {
+  return {
+    method: 'MESSAGE',
+    uri: to,
+    version: '2.0',
+    headers: {
+      via: [],
+      to: { uri: to, params: {} },
+      from: { uri: 'sip:alice@lab.test', params: { tag: ep.newTag() } },
+      'call-id': ep.newCallId(),
+      cseq: { seq: 1, method: 'MESSAGE' },
+      'content-type': 'text/plain',
+    },
+    content: body,
+  };
+}

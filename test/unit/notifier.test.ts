@@ -65,6 +65,9 @@ function incoming(message: SipRequest): Answered {
     respond(status: number, opts: ResponseOptions = {}) {
       answers.push(makeResponse(message, status, { toTag, ...opts }));
     },
+    respondUntilAck(status: number, opts: ResponseOptions) {
+      answers.push(makeResponse(message, status, { toTag, ...opts }));
+    },
     relay(res: SipResponse) {
       answers.push(res);
     },

@@ -10,6 +10,7 @@ import type { IncomingRequest, SipEndpoint } from '../../lib/sip/endpoint';
 import { headerText, type SipRequest } from '../../lib/sip/message';
 import { aliceSettingsSubscriber, assertProxiedPublish, forgedPublish, loopbackEndpoint, publishFrom, type Closers } from '../support/settings-client';
 import { freePort } from '../support/free-port';
+import { aliceMessageTo } from '../support/sip-builders';
 import { Queue, settingsServer, type SettingsServerFake } from '../support/settings-server-fake';
 
 const USERS = new Map([
@@ -126,20 +127,7 @@ describe('lab core: stateful proxy for settings (RFC 3261 16, RFC 3325)', functi
       r.respond(200);
       return true;
     });
-    const message = (to: string) => (): SipRequest => ({
-      method: 'MESSAGE',
-      uri: to,
-      version: '2.0',
-      headers: {
-        via: [],
-        to: { uri: to, params: {} },
-        from: { uri: 'sip:alice@lab.test', params: { tag: client.newTag() } },
-        'call-id': client.newCallId(),
-        cseq: { seq: 1, method: 'MESSAGE' },
-        'content-type': 'text/plain',
-      },
-      content: 'hello',
-    });
+    const message = (to: string) => (): SipRequest => aliceMessageTo(client, to, 'hello');
     const digest = new DigestClient({ username: 'alice', password: 'alice-pw' });
     const out = await requestWithAuth({ ua: client, digest, build: message('sip:bob@lab.test') });
     assert.equal(out.result.response.status, 200);
