@@ -42,7 +42,8 @@ export = function (RED: RedApi): void {
       if (!server) return node.status(working(t('oma-settings-server.status.loading')));
       node.status(up(t('oma-settings-server.status.counts', { users: server.users, watchers: server.watchers })));
     };
-    const status = throttled(show, 500, () => (server?.users ?? 0) < 100);
+    // Every publication redraws: a translated status per PUBLISH would cost more than the PUBLISH.
+    const status = throttled(show, 500, () => false);
     const endpoint = useEndpoint(RED, node, def, t, () => status.now());
     if (!endpoint) return;
 
