@@ -429,27 +429,7 @@ export class SipEndpoint extends EventEmitter {
   }
 
   private incoming(req: SipRequest, wire: string, peer: Peer, st: ServerTransaction | undefined): IncomingRequest {
-    let finalSent = false;
-    const toTag = st?.toTag ?? '';
-    return {
-      message: req,
-      wire,
-      peer,
-      toTag,
-      get responded() {
-        return finalSent;
-      },
-      respond: (status: number, opts: ResponseOptions = {}) => {
-        if (!st || finalSent) return;
-        if (status >= 200) finalSent = true;
-        st.respond(makeResponse(req, status, { toTag, ...opts }));
-      },
-      relay: (res: SipResponse) => {
-        if (!st || finalSent) return;
-        if (res.status >= 200) finalSent = true;
-        st.respond(res);
-      },
-    };
+    return new Incoming(req, wire, peer, st);
   }
 
   private runHandlers(req: IncomingRequest): void {
@@ -476,16 +456,16 @@ export class SipEndpoint extends EventEmitter {
 
   private armWatchdog(st: ServerTransaction): void {
     // A taken request that is never answered would pin its transaction forever.
-    // The timer holds the transaction only, which lets go of the request once answered.
+    // The transaction stops the timer at its final response.
     const ms = st.invite ? 180_000 : 64 * this.timers.t1;
-    const t = setTimeout(() => {
+    st.watchdog(ms, () => {
       const req = st.request;
       if (req && !st.finished) {
         st.respond(makeResponse(req, st.invite ? 408 : 500, { toTag: st.toTag, reason: 'No Answer From Application' }));
       }
-    }, ms);
-    t.unref();
+    });
   }
+
 
   private onCancel(cancel: IncomingRequest): void {
     const inviteKey = serverKey({ ...cancel.message, method: 'INVITE' } as SipRequest);
@@ -537,4 +517,39 @@ function markReceived(req: SipRequest, source: Peer): void {
   const via = req.headers.via[0]!;
   if (via.host !== source.address) via.params.received = source.address;
   if ('rport' in via.params) via.params.rport = String(source.port);
+}
+
+/**
+ * A request as handlers see it. A class rather than an object literal with a
+ * getter and closures: one is made per request, and the literal cost more
+ * than parsing the request's Via.
+ */
+class Incoming implements IncomingRequest {
+  private finalSent = false;
+  readonly toTag: string;
+
+  constructor(
+    readonly message: SipRequest,
+    readonly wire: string,
+    readonly peer: Peer,
+    private readonly st: ServerTransaction | undefined,
+  ) {
+    this.toTag = st?.toTag ?? '';
+  }
+
+  get responded(): boolean {
+    return this.finalSent;
+  }
+
+  respond(status: number, opts: ResponseOptions = {}): void {
+    if (!this.st || this.finalSent) return;
+    if (status >= 200) this.finalSent = true;
+    this.st.respond(makeResponse(this.message, status, { toTag: this.toTag, ...opts }));
+  }
+
+  relay(res: SipResponse): void {
+    if (!this.st || this.finalSent) return;
+    if (res.status >= 200) this.finalSent = true;
+    this.st.respond(res);
+  }
 }

@@ -198,6 +198,7 @@ export class ServerTransaction {
   private req?: SipRequest;
   private retransmit?: NodeJS.Timeout;
   private timeout?: NodeJS.Timeout;
+  private silence?: NodeJS.Timeout;
   private interval: number;
   readonly invite: boolean;
   /** The To tag of every response of this transaction, so retransmissions agree. */
@@ -230,7 +231,25 @@ export class ServerTransaction {
   private final(): void {
     if (!this.req) return;
     this.req = undefined;
+    if (this.silence) clearTimeout(this.silence);
+    this.silence = undefined;
     this.onFinal?.();
+  }
+
+  /**
+   * Runs `onSilence` when no final response has been sent within `ms` (an
+   * application that took the request and never answered). Stopped at the
+   * final response, so that answered transactions do not keep a timer each
+   * for as long as the timer would have run.
+   */
+  watchdog(ms: number, onSilence: () => void): void {
+    if (!this.req) return;
+    if (this.silence) clearTimeout(this.silence);
+    this.silence = setTimeout(() => {
+      this.silence = undefined;
+      onSilence();
+    }, ms);
+    this.silence.unref();
   }
 
   respond(res: SipResponse): string | undefined {
