@@ -10,7 +10,7 @@ import { DialogRouter } from './dialog-router';
 import { newBranch, newCallId, newTag } from './ids';
 import { isRequest, type SipRequest, type SipResponse } from './message';
 import { makeResponse, type ResponseOptions } from './responses';
-import { ClientTransaction, clientKey, ServerTransaction, serverKey } from './transaction';
+import { ClientTransaction, clientKey, ServerTransaction, serverKey, type TransactionWire } from './transaction';
 import { DEFAULT_TIMERS, type TimerValues } from './timers';
 import { Transport, type InboundFrame, type Peer, type Protocol } from './transport';
 import { parseUri } from './uri';
@@ -117,10 +117,14 @@ export class SipEndpoint extends EventEmitter {
   private started = false;
   private closed = false;
   private readonly admission: Admission;
+  // One for all transactions: answered UDP ones live 32 s each, and a copy per
+  // transaction (an object and a closure) was that much more for the GC to keep.
+  private readonly txWire: TransactionWire;
 
   constructor(readonly options: EndpointOptions) {
     super();
     this.timers = { ...DEFAULT_TIMERS, ...options.timers };
+    this.txWire = { send: (p, w) => this.sendWire(p, w), timers: this.timers };
     this.maxInFlight = options.maxInFlight ?? 200;
     this.admission = new Admission({
       maxServerTransactions: options.maxServerTransactions,
@@ -248,7 +252,7 @@ export class SipEndpoint extends EventEmitter {
       let requestWire = '';
       let finalSeen = false;
       const tx = new ClientTransaction(
-        { send: (p, w) => this.sendWire(p, w), timers: this.timers },
+        this.txWire,
         req,
         peer,
         (res, wire) => {
@@ -400,7 +404,7 @@ export class SipEndpoint extends EventEmitter {
       return;
     }
     const st = new ServerTransaction(
-      { send: (p, w) => this.sendWire(p, w), timers: this.timers },
+      this.txWire,
       req,
       replyPeer,
       newTag(),
