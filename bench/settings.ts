@@ -12,45 +12,14 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { SipEndpoint } from '../lib/sip/endpoint';
+import { JournalStore } from '../lib/store/journal-store';
 import { freePort } from '../test/support/free-port';
-import { startNodeRed, type NodeRedProcess } from '../test/support/node-red-process';
-import { projectRoot } from '../test/support/project-root';
+import { cpuSecondsOf, startNodeRed, type NodeRedProcess } from '../test/support/node-red-process';
+import { PUBLISH_PER_CALL, scenario, sippClient, type SippRun } from './sipp/sipp-client';
 import { benchUsers, writeSippCsv } from './sipp/users';
 import { median, printTable, type Row } from './table';
 
 const DOMAIN = 'lab.test';
-/** PUBLISH requests per call of bench/sipp/publish.xml. */
-const PUBLISH_PER_CALL = 4;
-
-interface SippRun {
-  ok: number;
-  failed: number;
-  seconds: number;
-}
-
-function scenario(name: string): string {
-  return path.join(projectRoot(), 'bench', 'sipp', name);
-}
-
-/** Runs SIPp as the client to `target`, from the fixed local port the server trusts. */
-async function sippClient(target: number, localPort: number, file: string, csv: string, calls: number, concurrency: number): Promise<SippRun> {
-  const args = [
-    `127.0.0.1:${target}`, '-sf', file, '-inf', csv, '-i', '127.0.0.1', '-p', String(localPort),
-    '-m', String(calls), '-l', String(concurrency), '-r', '100000', '-t', 'u1',
-    '-nostdin', '-timeout', '120', '-timeout_error', '-max_socket', '1',
-  ];
-  const t0 = process.hrtime.bigint();
-  const child = spawn('sipp', args, { cwd: os.tmpdir(), stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout.on('data', (d) => (out += d));
-  child.stderr.on('data', (d) => (out += d));
-  const code = await new Promise<number | null>((r) => child.on('exit', r));
-  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-  const ok = Number(/Successful call\s*\|\s*\d+\s*\|\s*(\d+)/.exec(out)?.[1] ?? 0);
-  const failed = Number(/Failed call\s*\|\s*\d+\s*\|\s*(\d+)/.exec(out)?.[1] ?? calls - ok);
-  if (code !== 0 && ok === 0) throw new Error(`sipp exited ${code}:\n${out.slice(-2000)}`);
-  return { ok, failed, seconds };
-}
 
 async function sippUas(port: number): Promise<ChildProcess> {
   const child = spawn('sipp', ['-sf', scenario('publish-uas.xml'), '-i', '127.0.0.1', '-p', String(port), '-t', 'u1', '-nostdin', '-m', '100000000'], {
@@ -116,6 +85,63 @@ async function untilServing(serverPort: number, corePort: number): Promise<void>
   }
 }
 
+/**
+ * The endpoint keeps each answered UDP transaction for 64*T1 (32 s) to absorb
+ * retransmissions, and sheds requests (503) while 50,000 are alive (its
+ * admission cap: lib/sip/admission.ts). Rounds sent back to back would pile
+ * up more than that, which the SIPp limit never meets. So before each run
+ * this waits until the transactions of earlier runs that are still alive,
+ * plus the new ones, stay below the cap: every round measures the same
+ * server. (A rate above 50,000 / 32 s = 1,560 requests/s is a burst rate:
+ * kept up for longer, the cap sheds part of it.)
+ */
+class TransactionLedger {
+  private readonly runs: Array<{ endedAt: number; count: number }> = [];
+  constructor(
+    private readonly cap = 45_000,
+    private readonly lingerMs = 64 * 500 + 1000,
+  ) {}
+
+  async roomFor(count: number): Promise<void> {
+    for (;;) {
+      const now = Date.now();
+      while (this.runs.length && this.runs[0]!.endedAt + this.lingerMs <= now) this.runs.shift();
+      const alive = this.runs.reduce((a, r) => a + r.count, 0);
+      if (alive + count <= this.cap || !this.runs.length) return;
+      await new Promise((res) => setTimeout(res, this.runs[0]!.endedAt + this.lingerMs - now));
+    }
+  }
+
+  ran(count: number): void {
+    this.runs.push({ endedAt: Date.now(), count });
+  }
+}
+
+/** Runs SIPp against our server once there is room for its requests (see TransactionLedger). */
+async function serverRun(ledger: TransactionLedger, requests: number, run: () => Promise<SippRun>): Promise<SippRun> {
+  await ledger.roomFor(requests);
+  try {
+    return await run();
+  } finally {
+    ledger.ran(requests);
+  }
+}
+
+interface Round extends SippRun {
+  /** CPU the answering process (Node-RED, or SIPp as the UAS) used per PUBLISH, microseconds. */
+  cpuUs: number;
+}
+
+/** Settings the node's journal holds: read once the node is gone (one store per directory). */
+async function storedInJournal(red: NodeRedProcess): Promise<number> {
+  const store = new JournalStore<unknown>(path.join(red.userDir, 'oma-sip', 'server'));
+  try {
+    return (await store.load()).size;
+  } finally {
+    await store.close();
+  }
+}
+
 async function main(): Promise<void> {
   const n = Number(process.env.BENCH_USERS ?? 1000);
   const calls = Number(process.env.BENCH_CALLS ?? 4 * n);
@@ -127,38 +153,53 @@ async function main(): Promise<void> {
   const csv = path.join(dir, 'users.csv');
   writeSippCsv(csv, benchUsers(n), DOMAIN);
   const red = await startNodeRed();
-  const ours: SippRun[] = [];
-  const limit: SippRun[] = [];
+  const ours: Round[] = [];
+  const limit: Round[] = [];
   let rssBefore = 0;
   let rssStored = 0;
   let reloadMs = NaN;
   let storedOk = 0;
+  let storedFound = NaN;
   try {
     const serverPort = await freePort();
     const corePort = await freePort();
     await deployServer(red, serverPort, corePort, persist, 'a');
     // One uncounted warm-up for the JIT (SIPp has no such start-up).
-    await sippClient(serverPort, corePort, scenario('publish.xml'), csv, Math.min(calls, n), concurrency);
+    const ledger = new TransactionLedger();
+    const warmUp = Math.min(calls, n);
+    await serverRun(ledger, warmUp * PUBLISH_PER_CALL, () => sippClient(serverPort, corePort, scenario('publish.xml'), csv, warmUp, concurrency));
     for (let r = 0; r < rounds; r++) {
-      ours.push(await sippClient(serverPort, corePort, scenario('publish.xml'), csv, calls, concurrency));
+      await ledger.roomFor(calls * PUBLISH_PER_CALL);
+      const cpu0 = red.cpuSeconds();
+      const run = await serverRun(ledger, calls * PUBLISH_PER_CALL, () => sippClient(serverPort, corePort, scenario('publish.xml'), csv, calls, concurrency));
+      ours.push({ ...run, cpuUs: cpuPerPublish(red.cpuSeconds() - cpu0, run) });
       const uasPort = await freePort();
       const uas = await sippUas(uasPort);
       try {
-        limit.push(await sippClient(uasPort, await freePort(), scenario('publish.xml'), csv, calls, concurrency));
+        const uasCpu0 = cpuSecondsOf(uas.pid!);
+        const ref = await sippClient(uasPort, await freePort(), scenario('publish.xml'), csv, calls, concurrency);
+        limit.push({ ...ref, cpuUs: cpuPerPublish(cpuSecondsOf(uas.pid!) - uasCpu0, ref) });
       } finally {
         uas.kill('SIGKILL');
       }
     }
-    // N stored settings: each user publishes once and keeps it.
+    // N stored settings: each user publishes once and keeps it. The memory
+    // before is taken once the rounds' transactions are no longer a burden.
+    await ledger.roomFor(stored);
     await new Promise((res) => setTimeout(res, 2000));
     rssBefore = red.rssMb();
     const storedCsv = path.join(dir, 'stored.csv');
     writeSippCsv(storedCsv, benchUsers(stored, 's'), DOMAIN);
-    storedOk = (await sippClient(serverPort, corePort, scenario('publish-initial.xml'), storedCsv, stored, concurrency)).ok;
+    storedOk = (await serverRun(ledger, stored, () => sippClient(serverPort, corePort, scenario('publish-initial.xml'), storedCsv, stored, concurrency))).ok;
     await new Promise((res) => setTimeout(res, 3000));
     rssStored = red.rssMb();
-    // A redeploy of the same node reads them back from its files.
-    if (persist) reloadMs = await deployServer(red, serverPort, corePort, persist, 'a');
+    if (persist) {
+      // Count what the journal really holds (the rounds removed all theirs),
+      // then deploy the node again: it reads them back from its files.
+      await red.deploy([]);
+      storedFound = await storedInJournal(red);
+      reloadMs = await deployServer(red, serverPort, corePort, persist, 'a');
+    }
   } finally {
     await red.stop();
     fs.rmSync(dir, { recursive: true, force: true });
@@ -166,15 +207,28 @@ async function main(): Promise<void> {
   const rate = (x: SippRun) => (x.ok * PUBLISH_PER_CALL) / x.seconds;
   const ratios = ours.map((x, i) => rate(x) / rate(limit[i]!));
   const fmt = (xs: SippRun[]) => xs.map((x) => Math.round(rate(x))).join(' / ');
+  const sum = (xs: SippRun[], f: (x: SippRun) => number) => xs.reduce((a, x) => a + f(x), 0);
+  const notes = (xs: SippRun[]) => `rounds ${fmt(xs)}; failed calls ${sum(xs, (x) => x.failed)}; retransmissions ${sum(xs, (x) => x.retransmissions)}`;
   const rows: Row[] = [
-    { what: `oma-settings-server in Node-RED, ${n} users, ${persist ? 'persisted' : 'in memory'}`, value: Math.round(median(ours.map(rate))), unit: 'PUBLISH/s', note: `rounds ${fmt(ours)}; failed calls ${ours.reduce((a, x) => a + x.failed, 0)}` },
-    { what: 'SIPp answering the same PUBLISHes (the limit)', value: Math.round(median(limit.map(rate))), unit: 'PUBLISH/s', note: `rounds ${fmt(limit)}; failed calls ${limit.reduce((a, x) => a + x.failed, 0)}` },
+    { what: `oma-settings-server in Node-RED, ${n} users, ${persist ? 'persisted' : 'in memory'}`, value: Math.round(median(ours.map(rate))), unit: 'PUBLISH/s', note: notes(ours) },
+    { what: 'SIPp answering the same PUBLISHes (the limit)', value: Math.round(median(limit.map(rate))), unit: 'PUBLISH/s', note: notes(limit) },
     { what: 'ratio server / limit', value: median(ratios).toFixed(2), unit: '', note: `per round ${ratios.map((x) => x.toFixed(2)).join(' / ')}; target >= 0.5` },
+    { what: 'CPU of Node-RED per PUBLISH', value: Math.round(median(ours.map((x) => x.cpuUs))), unit: 'us', note: `rounds ${ours.map((x) => Math.round(x.cpuUs)).join(' / ')}` },
+    { what: 'CPU of SIPp answering, per PUBLISH', value: Math.round(median(limit.map((x) => x.cpuUs))), unit: 'us', note: `rounds ${limit.map((x) => Math.round(x.cpuUs)).join(' / ')}` },
     { what: 'RSS of Node-RED before storing', value: Math.round(rssBefore), unit: 'MB', note: '' },
-    { what: `RSS of Node-RED with ${storedOk.toLocaleString('en-US')} stored settings`, value: Math.round(rssStored), unit: 'MB', note: `${stored.toLocaleString('en-US')} initial PUBLISHes sent` },
+    {
+      what: `RSS of Node-RED with ${storedOk.toLocaleString('en-US')} stored settings`,
+      value: Math.round(rssStored),
+      unit: 'MB',
+      note: `${stored.toLocaleString('en-US')} initial PUBLISHes sent; ${Number.isNaN(storedFound) ? 'store not read (persistence off)' : `${storedFound.toLocaleString('en-US')} in the journal`}`,
+    },
     { what: 'redeploy until the stored settings are served again', value: Number.isNaN(reloadMs) ? 'n/a' : Math.round(reloadMs), unit: 'ms', note: persist ? 'deploy + load from the files + first answer' : 'persistence off' },
   ];
   printTable(`Settings server (seed 003 6.1.1.5 + RFC 3903): each call is initial, refresh, modify, remove; ${concurrency} calls in flight, UDP`, rows);
+}
+
+function cpuPerPublish(cpuSeconds: number, run: SippRun): number {
+  return (cpuSeconds * 1e6) / Math.max(1, run.ok * PUBLISH_PER_CALL);
 }
 
 if (require.main === module) {

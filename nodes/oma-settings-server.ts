@@ -50,7 +50,8 @@ export = function (RED: RedApi): void {
       if (!server) return node.status(working(t('oma-settings-server.status.loading')));
       node.status(up(`${t('oma-settings-server.status.users', { count: server.users })}, ${t('oma-settings-server.status.watchers', { count: server.watchers })}`));
     };
-    const status = throttled(show, 500, () => (server?.users ?? 0) < 100);
+    // Every publication redraws: a translated status per PUBLISH would cost more than the PUBLISH.
+    const status = throttled(show, 500, () => false);
     const endpoint = useEndpoint(RED, node, def, t, () => status.now());
     if (!endpoint) return;
 

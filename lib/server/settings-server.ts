@@ -78,7 +78,7 @@ export class SettingsServer extends EventEmitter {
 
   /** Users with settings stored. */
   get users(): number {
-    return this.o.publications.aors().length;
+    return this.o.publications.aorCount;
   }
 
   /** Live settings subscriptions. */
@@ -154,7 +154,7 @@ export class SettingsServer extends EventEmitter {
       return this.refuse(req, outcome.status, outcome.reason, headers);
     }
     req.respond(200, { headers: { 'sip-etag': outcome.etag, expires: String(outcome.expires) } });
-    this.emitSettings(outcome.kind, outcome.publication, req);
+    this.emitSettings(outcome.kind, outcome.publication, req, outcome.document);
   }
 
   private namesEnabler(m: SipRequest): boolean {
@@ -169,11 +169,11 @@ export class SettingsServer extends EventEmitter {
   private changed(c: PublicationChange): void {
     // A refresh changes no setting: watchers hear nothing (RFC 3903 composition unchanged).
     if (c.kind !== 'refresh') this.watch.notifier.changed(c.aor);
-    if (c.kind === 'expired') this.emitSettings('expired', c.publication, undefined);
+    if (c.kind === 'expired') this.emitSettings('expired', c.publication, undefined, c.document);
   }
 
-  private emitSettings(kind: SettingsEventKind, publication: StoredPublication, req: IncomingRequest | undefined): void {
-    const document = this.o.publications.current(publication.aor);
+  /** `document`: the composed state after the change, as Publications reported it. */
+  private emitSettings(kind: SettingsEventKind, publication: StoredPublication, req: IncomingRequest | undefined, document: SettingsDocument): void {
     const event: SettingsEvent = {
       aor: publication.aor,
       kind,

@@ -21,7 +21,7 @@ import type { KeyValueStore } from '../store/store';
 import { randomHex } from '../util/random';
 import { realScheduler } from '../util/scheduler';
 import type { Scheduler } from '../util/scheduler';
-import { composeDocuments } from './settings-input';
+import { composeDocuments, copyDocument } from './settings-input';
 import type { SettingsDocument } from './settings-types';
 
 export interface StoredPublication {
@@ -56,7 +56,15 @@ export interface PublishRequest {
 }
 
 export type PublishOutcome =
-  | { ok: true; kind: PublishKind; etag: string; expires: number; publication: StoredPublication }
+  | {
+      ok: true;
+      kind: PublishKind;
+      etag: string;
+      expires: number;
+      publication: StoredPublication;
+      /** The composed current state of the aor after this publication (as in its 'change' event). */
+      document: SettingsDocument;
+    }
   | {
       ok: false;
       status: number;
@@ -233,6 +241,11 @@ export class Publications extends EventEmitter {
     return this.byEtag.size;
   }
 
+  /** Addresses of record with at least one publication (aors().length without the copy). */
+  get aorCount(): number {
+    return this.byAor.size;
+  }
+
   /** Resolves once every queued publish and expiry has finished. */
   async idle(): Promise<void> {
     while (this.tails.size > 0) await Promise.all([...this.tails.values()]);
@@ -297,7 +310,7 @@ export class Publications extends EventEmitter {
       aor: p.aor,
       etag: this.newTag(),
       body: body.text,
-      document: structuredClone(body.document),
+      document: copyDocument(body.document),
       expiresAt: now + expires * 1000,
       publishedAt: now,
       updatedAt: now,
@@ -314,8 +327,8 @@ export class Publications extends EventEmitter {
       this.reserved--;
     }
     this.insert(entry);
-    this.announce('initial', pub);
-    return { ok: true, kind: 'initial', etag: pub.etag, expires, publication: pub };
+    const document = this.announce('initial', pub);
+    return { ok: true, kind: 'initial', etag: pub.etag, expires, publication: pub, document };
   }
 
   private async update(entry: Entry, p: PublishRequest, expires: number): Promise<PublishOutcome> {
@@ -326,7 +339,7 @@ export class Publications extends EventEmitter {
       ...old,
       etag: this.newTag(),
       expiresAt: now + expires * 1000,
-      ...(p.body ? { body: p.body.text, document: structuredClone(p.body.document), updatedAt: now } : {}),
+      ...(p.body ? { body: p.body.text, document: copyDocument(p.body.document), updatedAt: now } : {}),
       ...(p.by !== undefined ? { by: p.by } : {}),
       ...(p.userAgent !== undefined ? { userAgent: p.userAgent } : {}),
     });
@@ -340,8 +353,8 @@ export class Publications extends EventEmitter {
     entry.pub = pub;
     this.byEtag.set(pub.etag, entry);
     this.arm(entry);
-    this.announce(kind, pub);
-    return { ok: true, kind, etag: pub.etag, expires, publication: pub };
+    const document = this.announce(kind, pub);
+    return { ok: true, kind, etag: pub.etag, expires, publication: pub, document };
   }
 
   private async remove(entry: Entry): Promise<PublishOutcome> {
@@ -351,8 +364,8 @@ export class Publications extends EventEmitter {
       return this.writeFailed(err);
     }
     this.drop(entry);
-    this.announce('remove', entry.pub);
-    return { ok: true, kind: 'remove', etag: entry.pub.etag, expires: 0, publication: entry.pub };
+    const document = this.announce('remove', entry.pub);
+    return { ok: true, kind: 'remove', etag: entry.pub.etag, expires: 0, publication: entry.pub, document };
   }
 
   // Expired state leaves memory even when the store cannot delete it: a
@@ -431,14 +444,19 @@ export class Publications extends EventEmitter {
   }
 
   // A listener that throws must not turn a stored publication into a failed
-  // request: the state has changed and the client must hear so.
-  private announce(kind: PublicationChange['kind'], publication: StoredPublication): void {
-    const change: PublicationChange = { aor: publication.aor, kind, publication, document: this.current(publication.aor) };
+  // request: the state has changed and the client must hear so. Returns the
+  // composed state for the caller's outcome: a copy of its own, so that a
+  // listener that changes the event's document cannot change the outcome's.
+  private announce(kind: PublicationChange['kind'], publication: StoredPublication): SettingsDocument {
+    const document = this.current(publication.aor);
+    if (this.listenerCount('change') === 0) return document;
+    const change: PublicationChange = { aor: publication.aor, kind, publication, document };
     try {
       this.emit('change', change);
     } catch (err) {
       this.report('listener-error', errorOf(err));
     }
+    return copyDocument(document);
   }
 
   private storeError(err: Error): void {

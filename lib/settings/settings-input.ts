@@ -167,6 +167,14 @@ export interface SettingsView {
 
 /** A plain JSON copy for msg.payload: no undefined values, nothing shared with doc. */
 export function documentView(doc: SettingsDocument): SettingsView {
+  return copyDocument(doc);
+}
+
+/**
+ * A copy sharing nothing with doc, without undefined values (what a JSON
+ * round trip keeps), at a fraction of the cost of structuredClone.
+ */
+export function copyDocument(doc: SettingsDocument): SettingsDocument {
   return { entities: doc.entities.map(copyEntity) };
 }
 
@@ -208,8 +216,16 @@ function copyEntity(entity: SettingsEntity): SettingsEntity {
   return copy;
 }
 
+// A plain loop: this runs for every entity of every publication, several times.
 function definedOnly<T extends object>(settings: T | undefined): T | undefined {
   if (settings === undefined) return undefined;
-  const copy = Object.fromEntries(Object.entries(settings).filter(([, value]) => value !== undefined)) as T;
-  return Object.keys(copy).length > 0 ? copy : undefined;
+  const copy: Record<string, unknown> = {};
+  let any = false;
+  for (const key of Object.keys(settings)) {
+    const value = (settings as Record<string, unknown>)[key];
+    if (value === undefined) continue;
+    copy[key] = value;
+    any = true;
+  }
+  return any ? (copy as T) : undefined;
 }

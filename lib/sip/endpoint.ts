@@ -10,7 +10,7 @@ import { DialogRouter } from './dialog-router';
 import { newBranch, newCallId, newTag } from './ids';
 import { isRequest, type SipRequest, type SipResponse } from './message';
 import { makeResponse, type ResponseOptions } from './responses';
-import { ClientTransaction, clientKey, ServerTransaction, serverKey } from './transaction';
+import { ClientTransaction, clientKey, ServerTransaction, serverKey, type TransactionWire } from './transaction';
 import { DEFAULT_TIMERS, type TimerValues } from './timers';
 import { Transport, type InboundFrame, type Peer, type Protocol } from './transport';
 import { parseUri } from './uri';
@@ -141,10 +141,14 @@ export class SipEndpoint extends EventEmitter {
   private started = false;
   private closed = false;
   private readonly admission: Admission;
+  // One for all transactions: answered UDP ones live 32 s each, and a copy per
+  // transaction (an object and a closure) was that much more for the GC to keep.
+  private readonly txWire: TransactionWire;
 
   constructor(readonly options: EndpointOptions) {
     super();
     this.timers = { ...DEFAULT_TIMERS, ...options.timers };
+    this.txWire = { send: (p, w) => this.sendWire(p, w), timers: this.timers, scheduler: options.scheduler };
     this.maxInFlight = options.maxInFlight ?? 200;
     this.admission = new Admission({
       maxServerTransactions: options.maxServerTransactions,
@@ -272,7 +276,7 @@ export class SipEndpoint extends EventEmitter {
       let requestWire = '';
       let finalSeen = false;
       const tx = new ClientTransaction(
-        this.transactionWire,
+        this.txWire,
         req,
         peer,
         (res, wire) => {
@@ -317,10 +321,6 @@ export class SipEndpoint extends EventEmitter {
     const requestWire = encode(req);
     this.sendWire(peer, requestWire);
     return { requestWire, peer };
-  }
-
-  private get transactionWire() {
-    return { send: (p: Peer, w: string) => this.sendWire(p, w), timers: this.timers, scheduler: this.options.scheduler };
   }
 
   private stampVia(req: SipRequest, peer: Peer, opts: SendOptions): void {
@@ -446,7 +446,7 @@ export class SipEndpoint extends EventEmitter {
       return;
     }
     const st = new ServerTransaction(
-      this.transactionWire,
+      this.txWire,
       req,
       replyPeer,
       newTag(),
@@ -479,38 +479,7 @@ export class SipEndpoint extends EventEmitter {
   }
 
   private incoming(req: SipRequest, wire: string, peer: Peer, st: ServerTransaction | undefined): IncomingRequest {
-    let finalSent = false;
-    let relayed2xx = false;
-    const toTag = st?.toTag ?? '';
-    return {
-      message: req,
-      wire,
-      peer,
-      toTag,
-      get responded() {
-        return finalSent;
-      },
-      respond: (status: number, opts: ResponseOptions = {}) => {
-        if (!st || finalSent) return;
-        if (status >= 200) finalSent = true;
-        st.respond(makeResponse(req, status, { toTag, ...opts }));
-      },
-      respondUntilAck: (status: number, opts: ResponseOptions, onNoAck: () => void) => {
-        if (!st || finalSent) return;
-        finalSent = true;
-        const untilAck = st.invite && status >= 200 && status < 300;
-        // A re-INVITE already names our tag in its To; the response keeps it, and so does its ACK.
-        if (untilAck) this.awaitingAck.set(ackKey(req, String(req.headers.to.params.tag ?? toTag)), st);
-        st.respond(makeResponse(req, status, { toTag, ...opts }), untilAck ? { onGiveUp: onNoAck } : undefined);
-      },
-      relay: (res: SipResponse) => {
-        // After a relayed 2xx to INVITE, its retransmissions from downstream pass too (RFC 6026 7.2).
-        if (!st || (finalSent && !(relayed2xx && res.status >= 200 && res.status < 300))) return;
-        if (res.status >= 200) finalSent = true;
-        if (res.status >= 200 && res.status < 300) relayed2xx = true;
-        st.respond(res);
-      },
-    };
+    return new Incoming(req, wire, peer, st, this.awaitingAck);
   }
 
   private runHandlers(req: IncomingRequest): void {
@@ -537,16 +506,16 @@ export class SipEndpoint extends EventEmitter {
 
   private armWatchdog(st: ServerTransaction): void {
     // A taken request that is never answered would pin its transaction forever.
-    // The timer holds the transaction only, which lets go of the request once answered.
+    // The transaction stops the timer at its final response.
     const ms = st.invite ? 180_000 : 64 * this.timers.t1;
-    const t = setTimeout(() => {
+    st.watchdog(ms, () => {
       const req = st.request;
       if (req && !st.finished) {
         st.respond(makeResponse(req, st.invite ? 408 : 500, { toTag: st.toTag, reason: 'No Answer From Application' }));
       }
-    }, ms);
-    t.unref();
+    });
   }
+
 
   private onCancel(cancel: IncomingRequest): void {
     const inviteKey = serverKey({ ...cancel.message, method: 'INVITE' } as SipRequest);
@@ -603,4 +572,54 @@ function markReceived(req: SipRequest, source: Peer): void {
   const via = req.headers.via[0]!;
   if (via.host !== source.address) via.params.received = source.address;
   if ('rport' in via.params) via.params.rport = String(source.port);
+}
+
+/**
+ * A request as handlers see it. A class rather than an object literal with a
+ * getter and closures: one is made per request, and the literal cost more
+ * than parsing the request's Via.
+ */
+class Incoming implements IncomingRequest {
+  private finalSent = false;
+  private relayed2xx = false;
+  readonly toTag: string;
+
+  constructor(
+    readonly message: SipRequest,
+    readonly wire: string,
+    readonly peer: Peer,
+    private readonly st: ServerTransaction | undefined,
+    private readonly awaitingAck: Map<string, ServerTransaction>,
+  ) {
+    this.toTag = st?.toTag ?? '';
+  }
+
+  get responded(): boolean {
+    return this.finalSent;
+  }
+
+  respond(status: number, opts: ResponseOptions = {}): void {
+    if (!this.st || this.finalSent) return;
+    if (status >= 200) this.finalSent = true;
+    this.st.respond(makeResponse(this.message, status, { toTag: this.toTag, ...opts }));
+  }
+
+  respondUntilAck(status: number, opts: ResponseOptions, onNoAck: () => void): void {
+    const st = this.st;
+    if (!st || this.finalSent) return;
+    this.finalSent = true;
+    const req = this.message;
+    const untilAck = st.invite && status >= 200 && status < 300;
+    // A re-INVITE already names our tag in its To; the response keeps it, and so does its ACK.
+    if (untilAck) this.awaitingAck.set(ackKey(req, String(req.headers.to.params.tag ?? this.toTag)), st);
+    st.respond(makeResponse(req, status, { toTag: this.toTag, ...opts }), untilAck ? { onGiveUp: onNoAck } : undefined);
+  }
+
+  relay(res: SipResponse): void {
+    // After a relayed 2xx to INVITE, its retransmissions from downstream pass too (RFC 6026 7.2).
+    if (!this.st || (this.finalSent && !(this.relayed2xx && res.status >= 200 && res.status < 300))) return;
+    if (res.status >= 200) this.finalSent = true;
+    if (res.status >= 200 && res.status < 300) this.relayed2xx = true;
+    this.st.respond(res);
+  }
 }

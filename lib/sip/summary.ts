@@ -29,17 +29,40 @@ const COMPACT: Record<string, string> = {
 
 /** Header lines of wire text, keyed by lower-case name (compact forms expanded). */
 export function headersOfWire(raw: string): Record<string, string> {
-  const end = raw.indexOf('\r\n\r\n');
-  const head = (end >= 0 ? raw.slice(0, end) : raw).replace(/\r\n[ \t]+/g, ' ');
+  // One pass over the head without splitting it: this runs for every message a node outputs.
+  const blank = raw.indexOf('\r\n\r\n');
+  const stop = blank >= 0 ? blank : raw.length;
   const out: Record<string, string> = {};
-  for (const line of head.split('\r\n').slice(1)) {
-    const c = line.indexOf(':');
-    if (c <= 0) continue;
-    let name = line.slice(0, c).trim().toLowerCase();
-    name = COMPACT[name] ?? name;
-    const value = line.slice(c + 1).trim();
-    out[name] = out[name] !== undefined ? `${out[name]}, ${value}` : value;
+  let name: string | undefined;
+  let value = '';
+  const put = (): void => {
+    if (name === undefined) return;
+    const v = value.trim();
+    out[name] = out[name] !== undefined ? `${out[name]}, ${v}` : v;
+    name = undefined;
+  };
+  // The start line is skipped: the first header begins after its CRLF.
+  let start = raw.indexOf('\r\n');
+  while (start >= 0 && start < stop) {
+    start += 2;
+    let end = raw.indexOf('\r\n', start);
+    if (end < 0 || end > stop) end = stop;
+    const first = raw.charCodeAt(start);
+    if (first === 0x20 || first === 0x09) {
+      // A folded line continues the header above (RFC 3261 7.3.1).
+      if (name !== undefined) value += ' ' + raw.slice(start, end).replace(/^[ \t]+/, '');
+    } else {
+      put();
+      const colon = raw.indexOf(':', start);
+      if (colon > start && colon < end) {
+        const n = raw.slice(start, colon).trim().toLowerCase();
+        name = COMPACT[n] ?? n;
+        value = raw.slice(colon + 1, end);
+      }
+    }
+    start = end;
   }
+  put();
   return out;
 }
 

@@ -209,6 +209,7 @@ export class ServerTransaction {
   private req?: SipRequest;
   private retransmit?: Handle;
   private timeout?: Handle;
+  private silence?: NodeJS.Timeout;
   private interval: number;
   /** A 2xx that this side retransmits until its ACK arrives (13.3.1.4); undefined once acknowledged. */
   private unacknowledged?: { onGiveUp?: () => void };
@@ -248,7 +249,25 @@ export class ServerTransaction {
   private final(): void {
     if (!this.req) return;
     this.req = undefined;
+    if (this.silence) clearTimeout(this.silence);
+    this.silence = undefined;
     this.onFinal?.();
+  }
+
+  /**
+   * Runs `onSilence` when no final response has been sent within `ms` (an
+   * application that took the request and never answered). Stopped at the
+   * final response, so that answered transactions do not keep a timer each
+   * for as long as the timer would have run.
+   */
+  watchdog(ms: number, onSilence: () => void): void {
+    if (!this.req) return;
+    if (this.silence) clearTimeout(this.silence);
+    this.silence = setTimeout(() => {
+      this.silence = undefined;
+      onSilence();
+    }, ms);
+    this.silence.unref();
   }
 
   /**

@@ -54,16 +54,28 @@ export function useEndpoint(RED: RedApi, node: RedNode, def: NodeDef, t: Transla
   return use;
 }
 
-/** Runs `fn` at most every `ms`; `now()` runs it at once when `immediate()` says so. */
+/**
+ * Runs `fn` at most every `ms`: at once when it has not run for `ms` (or when
+ * `immediate()` says so), else once at the end of that window, so a burst of
+ * calls costs two redraws and the last state always shows.
+ */
 export function throttled(fn: () => void, ms: number, immediate: () => boolean): { now(): void; cancel(): void } {
   let timer: NodeJS.Timeout | undefined;
+  let last = -Infinity;
+  const run = (): void => {
+    last = Date.now();
+    fn();
+  };
   return {
     now() {
-      if (immediate()) return fn();
-      timer ??= setTimeout(() => {
+      if (immediate()) return run();
+      if (timer) return;
+      const wait = last + ms - Date.now();
+      if (wait <= 0) return run();
+      timer = setTimeout(() => {
         timer = undefined;
-        fn();
-      }, ms);
+        run();
+      }, wait);
     },
     cancel() {
       if (timer) clearTimeout(timer);

@@ -13,6 +13,8 @@ import { resolveNodeRed } from './node-red-under-test';
 export interface NodeRedProcess {
   port: number;
   pid: number;
+  /** Node-RED's user directory (removed by stop()). */
+  userDir: string;
   request(method: string, urlPath: string, body?: unknown, accept?: string): Promise<{ status: number; body: unknown }>;
   deploy(flow: unknown[]): Promise<void>;
   /** Resident set size of the Node-RED process, MB. */
@@ -51,6 +53,12 @@ function httpJson(port: number, method: string, urlPath: string, body?: unknown,
     if (data) req.write(data);
     req.end();
   });
+}
+
+/** CPU time (user + system) a running process has used, seconds (Linux /proc, 10 ms ticks). */
+export function cpuSecondsOf(pid: number): number {
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 export async function startNodeRed(): Promise<NodeRedProcess> {
@@ -102,15 +110,13 @@ export async function startNodeRed(): Promise<NodeRedProcess> {
   return {
     port,
     pid: child.pid!,
+    userDir,
     request: (m, p, b, a) => httpJson(port, m, p, b, a),
     async deploy(flow) {
       const r = await httpJson(port, 'POST', '/flows', flow);
       if (r.status !== 200 && r.status !== 204) throw new Error(`deploy failed: ${r.status} ${JSON.stringify(r.body)}\n${log.slice(-2000)}`);
     },
-    cpuSeconds() {
-      const fields = fs.readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-      return (Number(fields[11]) + Number(fields[12])) / 100;
-    },
+    cpuSeconds: () => cpuSecondsOf(child.pid!),
     rssMb() {
       const status = fs.readFileSync(`/proc/${child.pid}/status`, 'utf8');
       return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1024;
