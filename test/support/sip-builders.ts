@@ -45,8 +45,8 @@ export function thirdPartyRegister(from: SipEndpoint, serverUri: string, user: s
   return req;
 }
 
-/** A pager-mode MESSAGE from alice to `to` (a fresh Call-ID and tag each call). */
-export function aliceMessageTo(ep: SipEndpoint, to: string, body: string): SipRequest {
+/** A pager-mode MESSAGE from alice (or `from`) to `to` (a fresh Call-ID and tag each call). */
+export function aliceMessageTo(ep: SipEndpoint, to: string, body: string, from = 'sip:alice@lab.test'): SipRequest {
   return {
     method: 'MESSAGE',
     uri: to,
@@ -54,7 +54,7 @@ export function aliceMessageTo(ep: SipEndpoint, to: string, body: string): SipRe
     headers: {
       via: [],
       to: { uri: to, params: {} },
-      from: { uri: 'sip:alice@lab.test', params: { tag: ep.newTag() } },
+      from: { uri: from, params: { tag: ep.newTag() } },
       'call-id': ep.newCallId(),
       cseq: { seq: 1, method: 'MESSAGE' },
       'content-type': 'text/plain',
