@@ -47,6 +47,11 @@ export function thirdPartyRegister(from: SipEndpoint, serverUri: string, user: s
 
 /** A pager-mode MESSAGE from alice to `to` (a fresh Call-ID and tag each call). */
 export function aliceMessageTo(ep: SipEndpoint, to: string, body: string): SipRequest {
+  return pagerMessage(ep, 'sip:alice@lab.test', to, body);
+}
+
+/** A pager-mode MESSAGE (RFC 3428) of text from `from` to `to`, with a fresh Call-ID and tag. */
+export function pagerMessage(ep: SipEndpoint, from: string, to: string, body: string): SipRequest {
   return {
     method: 'MESSAGE',
     uri: to,
@@ -54,7 +59,7 @@ export function aliceMessageTo(ep: SipEndpoint, to: string, body: string): SipRe
     headers: {
       via: [],
       to: { uri: to, params: {} },
-      from: { uri: 'sip:alice@lab.test', params: { tag: ep.newTag() } },
+      from: { uri: from, params: { tag: ep.newTag() } },
       'call-id': ep.newCallId(),
       cseq: { seq: 1, method: 'MESSAGE' },
       'content-type': 'text/plain',
