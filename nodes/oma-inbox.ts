@@ -95,7 +95,11 @@ export = function (RED: RedApi): void {
       try {
         return await new Promise((resolve, reject) => {
           let exchanges: SubscriptionChange['exchanges'] = [];
-          sub.on('notify', (n: NotifyEvent) => resolve({ notify: n, exchanges }));
+          sub.on('notify', (n: NotifyEvent) => {
+            // At once, before the subscriber reads the terminated state as a reason to subscribe again.
+            sub.stop();
+            resolve({ notify: n, exchanges });
+          });
           sub.on('change', (c: SubscriptionChange) => {
             if (c.exchanges.length) exchanges = c.exchanges;
             if (c.state === 'terminated' && c.error) reject(new Error(t('oma-inbox.errors.fetch', { error: c.error })));

@@ -38,6 +38,8 @@ describe('nodes: deliver deferred and inbox', function () {
       withLabCore: true,
       users: [{ id: 'alice', identity: ALICE, password: 'alice-pw', enabler: 'im', registerOnStart: false }],
     });
+    // The core hands the deferred-message info SUBSCRIBEs to the server too.
+    flow.find((n) => n.id === 'core')!.settingsEvents = 'poc-settings deferred-messages';
     const reg = flow.find((n) => n.id === 'reg-alice')!;
     (reg.wires as string[][])[0]!.push('pub');
     flow.push(
