@@ -4,3 +4,5 @@ export * from './message-store';
 export * from './history-list';
 export * from './delivery-plan';
 export * from './deferred-cpim';
+export * from './delivery';
+export * from './inbox';

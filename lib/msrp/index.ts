@@ -7,3 +7,4 @@ export * from './reassembly';
 export * from './uri';
 export * from './session';
 export * from './listener';
+export * from './lazy-listener';

@@ -1,0 +1,350 @@
+// Seed 003 12.2.2.2 "Delivering of offline messages", the server's side: one
+// INVITE session per user that carries the user's stored messages over MSRP,
+// each wrapped in message/cpim with its original sender and time, each
+// deleted from the store only once its SEND got 200, then BYE.
+//
+// Whatever goes wrong (a failure response, a CANCEL, the MSRP connection
+// dropped, a refresh answered 481) ends the session and leaves every message
+// not yet confirmed in the store for the next trigger. A crash between a 200
+// and the store's delete delivers that one message again: it keeps its
+// Message-ID (the stored id), so the receiving side drops the duplicate.
+import { createHash } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { deferredAsCpim } from './deferred-cpim';
+import { buildDeliveryInvite, DELIVERY_ALLOW, IM_SERVER_USER_AGENT } from './delivery-plan';
+import type { DeferredMessage, DeferredMessageStore } from './message-store';
+import { CPIM_CONTENT_TYPE } from '../cpim/cpim';
+import { LazyMsrpListener } from '../msrp/lazy-listener';
+import { MsrpSession } from '../msrp/session';
+import { offererConnectionRole, parseMsrpMedia, type MsrpMediaDescription } from '../sdp/msrp-sdp';
+import type { SipEndpoint } from '../sip/endpoint';
+import type { Exchange } from '../sip/exchange';
+import { InviteSession, type RefreshEvent, type SessionEvent } from '../sip/invite-session';
+import { headerText, type SipResponse } from '../sip/message';
+import { addressOfRecord } from '../sip/uri';
+import { realScheduler, type Scheduler } from '../util/scheduler';
+
+export interface DeliveryOptions {
+  endpoint: SipEndpoint;
+  messages: DeferredMessageStore;
+  /** The IM server's identity: From of the INVITE. */
+  serverUri: string;
+  /** Default IM_SERVER_USER_AGENT. */
+  userAgent?: string;
+  /** Address the MSRP listener binds and writes in a=path and c=; default the endpoint's host. */
+  msrpHost?: string;
+  /** Largest body of one MSRP SEND, bytes. Default 2048. */
+  chunkSize?: number;
+  /** Session interval asked for, seconds (refresher=uac: we refresh). Default 1800. */
+  sessionExpires?: number;
+  scheduler?: Scheduler;
+  /** User part of our Contact. */
+  contactUser?: string;
+  /** SENDs in flight at once (pipelined on the one connection). Default 64. */
+  window?: number;
+  /** How long the answerer may take to open the MSRP connection when we are passive, ms. Default 30 s. */
+  connectTimeoutMs?: number;
+}
+
+export interface MessageReport {
+  aor: string;
+  id: string;
+  sender: string;
+  /** The original time (RFC 3339). */
+  time: string;
+  status: 'delivered' | 'failed';
+  error?: string;
+}
+
+export interface DeliveryReport {
+  aor: string;
+  /** delivered: every message went; partial: some went; failed: none went; nothing: nothing waited. */
+  outcome: 'delivered' | 'partial' | 'failed' | 'nothing';
+  /** Final status of the INVITE, when one was sent. */
+  status?: number;
+  /** Why the session ended short (a failure response, a dropped connection...). */
+  reason?: string;
+  /** Ids of the messages delivered (and deleted from the store), in order. */
+  delivered: string[];
+  /** Messages still stored for the user afterwards. */
+  remaining: number;
+  /** The Allow list of the last response that had one (12.2.2.2: the server stores it). */
+  allow?: string;
+  /** The Contact of the last response that had one. */
+  contact?: string;
+  /** The INVITE exchanges, refreshes and the BYE, for msg.sip and logs. */
+  exchanges: Exchange[];
+}
+
+/** One delivery session under way. */
+interface Running {
+  aor: string;
+  invite?: InviteSession;
+  msrp?: MsrpSession;
+  /** Set when the session must stop sending: the first reason wins. */
+  stopped?: string;
+  report: DeliveryReport;
+  done: Promise<DeliveryReport>;
+}
+
+const MSRP_IDENT = /^[A-Za-z0-9][A-Za-z0-9.\-+%=]{3,31}$/;
+
+/** The MSRP Message-ID of a stored message: its id when MSRP can carry it, else a stable digest of it. */
+export function msrpMessageIdOf(storedId: string): string {
+  return MSRP_IDENT.test(storedId) ? storedId : createHash('sha256').update(storedId).digest('hex').slice(0, 32);
+}
+
+/**
+ * Events: 'message' (MessageReport) for each message sent or failed in a
+ * session; 'session' (DeliveryReport) when a session ends. Never 'error'.
+ */
+export class DeferredDelivery extends EventEmitter {
+  private readonly running = new Map<string, Running>();
+  private readonly listener: LazyMsrpListener;
+  private closed = false;
+  private readonly scheduler: Scheduler;
+
+  constructor(private readonly o: DeliveryOptions) {
+    super();
+    this.on('error', () => undefined);
+    this.listener = new LazyMsrpListener(() => ({ host: this.msrpHost(), scheduler: o.scheduler }));
+    this.scheduler = o.scheduler ?? realScheduler;
+  }
+
+  /** Delivery sessions under way. */
+  get active(): number {
+    return this.running.size;
+  }
+
+  /** Delivers what waits for `aor`; a call while a session for that user runs joins it. Never rejects. */
+  deliver(aor: string): Promise<DeliveryReport> {
+    const key = addressOfRecord(aor) ?? aor;
+    const existing = this.running.get(key);
+    if (existing) return existing.done;
+    const report: DeliveryReport = { aor: key, outcome: 'nothing', delivered: [], remaining: 0, exchanges: [] };
+    const run: Running = { aor: key, report, done: Promise.resolve(report) };
+    this.running.set(key, run);
+    run.done = this.run(run)
+      .catch((err: unknown) => {
+        run.stopped ??= errorText(err);
+      })
+      .then(() => this.finish(run));
+    return run.done;
+  }
+
+  /** BYE (or CANCEL) every running session; undelivered messages stay stored. */
+  async close(): Promise<void> {
+    this.closed = true;
+    const runs = [...this.running.values()];
+    for (const r of runs) this.stop(r, 'the delivery service is closing');
+    await Promise.all(runs.map((r) => r.done));
+    await this.listener.close();
+  }
+
+  private async run(run: Running): Promise<void> {
+    if (this.closed) {
+      run.stopped = 'the delivery service is closed';
+      return;
+    }
+    if (this.o.messages.count(run.aor) === 0) return;
+    const listener = await this.listener.get();
+    const passive = listener.createSession({ chunkSize: this.o.chunkSize });
+    run.msrp = passive;
+    const ep = this.o.endpoint;
+    const userAgent = this.o.userAgent ?? IM_SERVER_USER_AGENT;
+    const invite = buildDeliveryInvite({
+      user: run.aor,
+      server: this.o.serverUri,
+      contact: ep.contactUri(this.o.contactUser),
+      userAgent,
+      sessionExpires: this.o.sessionExpires,
+      media: { address: this.msrpHost(), port: listener.port, path: passive.localUri, setup: 'actpass' },
+      callId: ep.newCallId(),
+      fromTag: ep.newTag(),
+    });
+    const session = new InviteSession(ep, {
+      sessionTimer: { expires: this.o.sessionExpires, refresher: 'uac' },
+      scheduler: this.o.scheduler,
+      contactUser: this.o.contactUser,
+      headers: { allow: DELIVERY_ALLOW.join(', '), 'user-agent': userAgent },
+    });
+    run.invite = session;
+    session.on('state', (e: SessionEvent) => {
+      if (e.state !== 'terminated') return;
+      if (e.cause === 'local-bye' || e.cause === 'rejected' || e.cause === 'cancelled') return;
+      this.stop(run, `session ended: ${e.cause}${e.status ? ` (${e.status})` : ''}`);
+    });
+    session.on('refresh', (e: RefreshEvent) => {
+      run.report.exchanges.push(e.exchange);
+      this.noteResponse(run, e.exchange.response);
+    });
+    if (run.stopped) return void (await passive.close());
+    const outcome = await session.invite(invite, { onProvisional: (res) => this.noteResponse(run, res) });
+    for (const x of outcome.exchanges) {
+      run.report.exchanges.push(x);
+      this.noteResponse(run, x.response);
+    }
+    run.report.status = outcome.response.status;
+    if (!outcome.established) {
+      run.stopped ??= `INVITE answered ${outcome.response.status} ${outcome.response.reason ?? ''}`.trim();
+      await passive.close();
+      return;
+    }
+    const msrp = await this.openMsrp(run, passive, session.remoteSdp);
+    if (msrp) await this.sendAll(run, msrp);
+    await this.hangUp(run);
+  }
+
+  /** The MSRP session as the answer's a=setup says: the passive one we offered, or an active one on the same URI. */
+  private async openMsrp(run: Running, passive: MsrpSession, answerSdp: string | undefined): Promise<MsrpSession | undefined> {
+    let answer: MsrpMediaDescription;
+    let role: 'active' | 'passive';
+    try {
+      answer = parseMsrpMedia(answerSdp ?? '');
+      role = offererConnectionRole(answer);
+    } catch (err) {
+      run.stopped ??= `unusable SDP answer: ${errorText(err)}`;
+      await passive.close();
+      return undefined;
+    }
+    let msrp = passive;
+    if (role === 'active') {
+      this.listener.current?.unregister(passive);
+      await passive.close();
+      msrp = new MsrpSession({ localUri: passive.localUri, remotePath: answer.path, setup: 'active', chunkSize: this.o.chunkSize, scheduler: this.o.scheduler });
+    } else msrp.setRemotePath(answer.path);
+    run.msrp = msrp;
+    msrp.on('close', (info) => {
+      if (info.byPeer) this.stop(run, `MSRP connection dropped${info.error ? `: ${info.error.message}` : ''}`);
+    });
+    msrp.on('error', () => undefined);
+    try {
+      if (run.stopped) throw new Error(run.stopped);
+      if (role === 'active') await msrp.connect();
+      else await this.withTimeout(msrp.ready(), this.o.connectTimeoutMs ?? 30_000, 'the callee did not open the MSRP connection in time');
+      return msrp;
+    } catch (err) {
+      run.stopped ??= `MSRP connection failed: ${errorText(err)}`;
+      await msrp.close();
+      return undefined;
+    }
+  }
+
+  /**
+   * Sends the user's messages in arrival order, `window` SENDs in flight at
+   * once on the one connection; each is deleted once its SEND got 200. New
+   * messages that arrive meanwhile go in the same session.
+   */
+  private async sendAll(run: Running, msrp: MsrpSession): Promise<void> {
+    const window = Math.max(1, this.o.window ?? 64);
+    const attempted = new Set<string>();
+    const inFlight = new Set<Promise<void>>();
+    for (;;) {
+      const batch = this.o.messages.list(run.aor).filter((m) => !attempted.has(m.id));
+      if (batch.length === 0) break;
+      for (const m of batch) {
+        if (run.stopped) break;
+        attempted.add(m.id);
+        const p = this.sendOne(run, msrp, m).finally(() => inFlight.delete(p));
+        inFlight.add(p);
+        if (inFlight.size >= window) await Promise.race(inFlight);
+      }
+      await Promise.all(inFlight);
+      if (run.stopped) break;
+    }
+  }
+
+  private async sendOne(run: Running, msrp: MsrpSession, m: DeferredMessage): Promise<void> {
+    const base = { aor: run.aor, id: m.id, sender: m.sender, time: new Date(m.receivedAt).toISOString() };
+    try {
+      await msrp.send(deferredAsCpim(m), CPIM_CONTENT_TYPE, { messageId: msrpMessageIdOf(m.id) });
+    } catch (err) {
+      this.report({ ...base, status: 'failed', error: errorText(err) });
+      return;
+    }
+    run.report.delivered.push(m.id);
+    try {
+      await this.o.messages.markDelivered(m.id);
+      this.report({ ...base, status: 'delivered' });
+    } catch (err) {
+      // Delivered, but still stored: it will go again and the inbox drops the duplicate by its Message-ID.
+      this.report({ ...base, status: 'delivered', error: `delivered but not deleted from the store: ${errorText(err)}` });
+    }
+  }
+
+  /** BYE once the messages went (or the session stopped); closes the MSRP session. */
+  private async hangUp(run: Running): Promise<void> {
+    const s = run.invite;
+    if (s && s.state !== 'terminated') {
+      const bye = await s.bye();
+      if (bye) run.report.exchanges.push(bye);
+    }
+    await run.msrp?.close();
+  }
+
+  /** Ends a session early: no more SENDs; BYE (or CANCEL while the INVITE is pending). */
+  private stop(run: Running, why: string): void {
+    if (run.stopped) return;
+    run.stopped = why;
+    const s = run.invite;
+    if (s && (s.state === 'calling' || s.state === 'early')) s.cancel();
+    run.msrp?.close().catch(() => undefined);
+  }
+
+  /** 12.2.2.2: the Allow list and the Contact of every response are stored. */
+  private noteResponse(run: Running, res: SipResponse): void {
+    const allow = headerText(res, 'allow');
+    if (allow !== undefined) run.report.allow = allow;
+    const contact = res.headers.contact;
+    if (Array.isArray(contact) && contact[0]) run.report.contact = contact[0].uri;
+  }
+
+  private finish(run: Running): DeliveryReport {
+    this.running.delete(run.aor);
+    const r = run.report;
+    r.remaining = this.o.messages.count(run.aor);
+    const sent = r.delivered.length;
+    if (sent > 0) r.outcome = r.remaining === 0 && !run.stopped ? 'delivered' : 'partial';
+    else if (run.stopped) r.outcome = 'failed';
+    else r.outcome = r.remaining > 0 ? 'failed' : 'nothing';
+    if (run.stopped) r.reason = run.stopped;
+    this.safeEmit('session', r);
+    return r;
+  }
+
+  private report(m: MessageReport): void {
+    this.safeEmit('message', m);
+  }
+
+  private msrpHost(): string {
+    return this.o.msrpHost ?? this.o.endpoint.host;
+  }
+
+  private withTimeout<T>(p: Promise<T>, ms: number, why: string): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const t = this.scheduler.set(() => reject(new Error(why)), ms);
+      p.then(
+        (v) => {
+          this.scheduler.clear(t);
+          resolve(v);
+        },
+        (e: unknown) => {
+          this.scheduler.clear(t);
+          reject(e);
+        },
+      );
+    });
+  }
+
+  private safeEmit(event: string, arg: unknown): void {
+    try {
+      this.emit(event, arg);
+    } catch {
+      // a listener's failure must not end the delivery
+    }
+  }
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
