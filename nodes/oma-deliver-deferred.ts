@@ -198,7 +198,7 @@ export = function (RED: RedApi): void {
         .then(async () => {
           removeHandler();
           info?.close();
-          delivery.close();
+          await delivery.close();
           messages.close();
           await store.close();
         })

@@ -145,10 +145,15 @@ export = function (RED: RedApi): void {
     closeGracefully(
       node,
       endpoint,
-      async () => undefined,
+      // BYE to delivery sessions under way (bounded: the server keeps what was not confirmed).
+      async () => {
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([inbox.close(), new Promise<void>((r) => (timer = setTimeout(r, 3000)))]).catch(() => undefined);
+        clearTimeout(timer);
+      },
       () => {
         for (const s of fetches) s.stop();
-        inbox.close();
+        inbox.close().catch(() => undefined);
         inbox.removeAllListeners();
       },
     );
