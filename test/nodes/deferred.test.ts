@@ -88,6 +88,14 @@ describe('nodes: deliver deferred and inbox', function () {
     assert.equal(session.payload.event, 'session');
     await statusOf(helper.getNode('deliver'), (s) => s.fill === 'green' && s.text === '0 waiting for 0 users', 5000, 'nothing waits');
     await statusOf(helper.getNode('inbox'), (s) => s.text === '1 message received', 5000, '1 message received');
+
+    // Now that alice is registered, the core routes bob's next MESSAGE straight to her inbox.
+    assert.equal(await bobWrites(bob, 'welcome back'), 200);
+    const direct = await inboxOut.event('message', 30000);
+    assert.equal(direct.payload.via, 'pager');
+    assert.equal(direct.payload.from, BOB);
+    assert.equal(direct.payload.body, 'welcome back');
+    assert.ok(!deliverOut.received.some((m) => m.payload.event === 'stored'), 'the server keeps nothing more');
   });
 
   it('with offline delivery off delivers nothing, and the inbox’s fetch lists the waiting message', async () => {
