@@ -71,20 +71,20 @@ export = function (RED: RedApi): void {
       if (persist) node.warn(t('oma-deliver-deferred.errors.no-user-dir'));
       store = new MemoryStore<DeferredMessage>();
     }
-    const messages = new DeferredMessageStore({ store, maxMessageBytes: integer(def, 'maxMessageBytes', 1024 * 1024) });
+    const messages = new DeferredMessageStore({ store, maxMessageBytes: Math.max(1, integer(def, 'maxMessageBytes', 1024 * 1024)) });
     messages.on('store-error', (err: Error) => node.error(err));
     messages.on('change', () => status.now());
 
     const infoEvent = text(def, 'infoEvent', DEFAULT_DEFERRED_INFO_EVENT) || DEFAULT_DEFERRED_INFO_EVENT;
     const serverUri = text(def, 'serverIdentity') || `sip:im-server@${config.domain}`;
-    const intake = new PagerIntake({ messages: messages, trusted });
+    const intake = new PagerIntake({ messages, trusted });
     let info: DeferredInfoServer | undefined;
     try {
-      info = new DeferredInfoServer(config.endpoint, { messages: messages, trusted, event: infoEvent });
+      info = new DeferredInfoServer(config.endpoint, { messages, trusted, event: infoEvent });
     } catch (err) {
       node.error(errorOf(err).message);
     }
-    const delivery = new DeferredDelivery({ endpoint: config.endpoint, messages: messages, serverUri });
+    const delivery = new DeferredDelivery({ endpoint: config.endpoint, messages, serverUri });
 
     const refused = (r: ServerRefusal): void => {
       const line = t('oma-deliver-deferred.log.refused', { method: r.method, status: r.status, reason: r.reason });
