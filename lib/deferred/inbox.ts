@@ -56,8 +56,18 @@ export interface InboxSessionEvent {
   cause?: SessionCause;
 }
 
+/** Methods the inbox answers (12.2.2.2 has the server store the callee's Allow). */
+export const INBOX_ALLOW = 'INVITE, ACK, CANCEL, BYE, UPDATE, MESSAGE';
+
 /** What the inbox takes over MSRP: wrapped messages (their content any type) and plain text. */
 const ACCEPT_TYPES = [CPIM_CONTENT_TYPE, 'text/plain'];
+
+/** A message received again (a redelivery after a crash, a retried MESSAGE): answered, not output again. */
+export interface InboxDuplicate {
+  messageId: string;
+  via: 'msrp' | 'pager';
+  callId: string;
+}
 
 interface Incoming {
   invite: InviteSession;
@@ -67,7 +77,7 @@ interface Incoming {
 }
 
 /**
- * Events: 'message' (InboxMessage), 'session' (InboxSessionEvent),
+ * Events: 'message' (InboxMessage), 'duplicate' (InboxDuplicate), 'session' (InboxSessionEvent),
  * 'refused' ({status, reason, method}) for requests answered with an error
  * and MSRP requests refused. Never 'error'.
  */
@@ -149,7 +159,10 @@ export class Inbox extends EventEmitter {
       if (time) msg.time = time;
     }
     r.respond(200);
-    if (this.seenBefore(msg.messageId, msg.via)) return;
+    if (this.seenBefore(msg.messageId, msg.via)) {
+      this.safeEmit('duplicate', { messageId: msg.messageId, via: 'pager', callId } satisfies InboxDuplicate);
+      return;
+    }
     this.safeEmit('message', msg);
   }
 
@@ -157,7 +170,7 @@ export class Inbox extends EventEmitter {
 
   private async takeInvite(r: IncomingRequest): Promise<void> {
     const m = r.message;
-    const invite = InviteSession.answering(this.o.endpoint, r, { scheduler: this.o.scheduler, contactUser: this.o.contactUser });
+    const invite = InviteSession.answering(this.o.endpoint, r, { scheduler: this.o.scheduler, contactUser: this.o.contactUser, headers: { allow: INBOX_ALLOW } });
     const callId = m.headers['call-id'];
     if (invite.state === 'terminated') return; // refused by the session itself (no Contact, 422)
     let offer: MsrpMediaDescription;
@@ -223,6 +236,7 @@ export class Inbox extends EventEmitter {
     });
     const msrp = s.msrp!;
     msrp.on('message', (m: MsrpIncomingMessage) => this.onMsrpMessage(s, m));
+    msrp.on('duplicate', (messageId: string) => this.safeEmit('duplicate', { messageId, via: 'msrp', callId: s.callId } satisfies InboxDuplicate));
     msrp.on('refused', (err: Error, code: number) => this.refused(code, err.message, 'MSRP'));
     msrp.on('error', () => undefined);
   }
@@ -239,7 +253,10 @@ export class Inbox extends EventEmitter {
     } else {
       msg = { from: s.sender, to: [this.aor], contentType: m.contentType, body: m.body.toString('utf8'), messageId: m.messageId, via: 'msrp', callId: s.callId };
     }
-    if (msg.messageId !== m.messageId && this.seenBefore(msg.messageId, 'msrp')) return;
+    if (msg.messageId !== m.messageId && this.seenBefore(msg.messageId, 'msrp')) {
+      this.safeEmit('duplicate', { messageId: msg.messageId, via: 'msrp', callId: s.callId } satisfies InboxDuplicate);
+      return;
+    }
     this.safeEmit('message', msg);
   }
 
