@@ -3,7 +3,7 @@
 // over MSRP, takes pager-mode MESSAGEs too, and outputs each with its
 // original sender and time; on input, fetches the list of what still waits
 // (a SUBSCRIBE to deferred-message info with Expires 0).
-import { Inbox, type InboxMessage } from '../lib/deferred/inbox';
+import { Inbox, type InboxDuplicate, type InboxMessage } from '../lib/deferred/inbox';
 import { DEFERRED_LIST_CONTENT_TYPE, readHistoryList } from '../lib/deferred/history-list';
 import { userAgentFor } from '../lib/registration/enablers';
 import { DEFAULT_DEFERRED_INFO_EVENT } from '../lib/server/deferred-info-server';
@@ -60,6 +60,8 @@ export = function (RED: RedApi): void {
     inbox.on('refused', (r: { status: number; reason: string; method: string }) => {
       node.debug(t('oma-inbox.log.refused', { method: r.method, status: r.status, reason: r.reason }));
     });
+    // A redelivery after the server crashed mid-session: answered, not output again.
+    inbox.on('duplicate', (d: InboxDuplicate) => node.debug(t('oma-inbox.log.duplicate', { id: d.messageId, via: d.via })));
     inbox.on('session', (s: { state: string; callId: string; cause?: string }) => {
       node.debug(t('oma-inbox.log.session', { state: s.state, callId: s.callId, cause: s.cause ?? '' }));
     });
