@@ -45,9 +45,9 @@ export function thirdPartyRegister(from: SipEndpoint, serverUri: string, user: s
   return req;
 }
 
-/** A pager-mode MESSAGE from alice to `to` (a fresh Call-ID and tag each call). */
-export function aliceMessageTo(ep: SipEndpoint, to: string, body: string): SipRequest {
-  return pagerMessage(ep, 'sip:alice@lab.test', to, body);
+/** A pager-mode MESSAGE from alice (or `from`) to `to` (a fresh Call-ID and tag each call). */
+export function aliceMessageTo(ep: SipEndpoint, to: string, body: string, from = 'sip:alice@lab.test'): SipRequest {
+  return pagerMessage(ep, from, to, body);
 }
 
 /** A pager-mode MESSAGE (RFC 3428) of text from `from` to `to`, with a fresh Call-ID and tag. */

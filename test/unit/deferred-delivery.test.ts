@@ -17,6 +17,7 @@ import { InviteSession } from '../../lib/sip/invite-session';
 import { headerText, type SipRequest } from '../../lib/sip/message';
 import { MemoryStore } from '../../lib/store/memory-store';
 import { inviteRequest } from '../support/invite-peers';
+import { aliceMessageTo } from '../support/sip-builders';
 import { loopbackEndpoint, type Closers } from '../support/settings-client';
 import { waitFor } from '../support/wait';
 
@@ -189,20 +190,7 @@ describe('deferred delivery over INVITE and MSRP (seed 003 12.2.2.2)', function 
     const client = await loopbackEndpoint(closers);
     const sender = await loopbackEndpoint(closers, client.port);
     const { got } = inbox(client);
-    const res = await sender.request({
-      method: 'MESSAGE',
-      uri: ALICE,
-      version: '2.0',
-      headers: {
-        via: [],
-        to: { uri: ALICE, params: {} },
-        from: { uri: 'sip:bob@lab.test', params: { tag: sender.newTag() } },
-        'call-id': sender.newCallId(),
-        cseq: { seq: 1, method: 'MESSAGE' },
-        'content-type': 'text/plain',
-      },
-      content: 'hello alice',
-    });
+    const res = await sender.request(aliceMessageTo(sender, ALICE, 'hello alice', 'sip:bob@lab.test'));
     assert.equal(res.response.status, 200);
     await waitFor(() => got.length === 1, 'the pager message');
     assert.equal(got[0]!.via, 'pager');
