@@ -16,7 +16,9 @@
     // What the user node accepts: sip:alice@lab.test, alice@lab.test, or alice in the endpoint's domain.
     identity: new RegExp('^(?:sips?:)?' + USER + '(?:@' + HOSTPORT + ')?$'),
     sipUri: new RegExp('^sips?:(?:' + USER + '@)?' + HOSTPORT + /(?:;\S*)?$/.source),
-    sipUriList: list(SIP_URI)
+    sipUriList: list(SIP_URI),
+    // RFC 6665 7.2: an event package name is a token.
+    eventPackage: /^[A-Za-z0-9!%*_+`'~.-]+$/
   };
   var text = function (v) { return String(v === undefined || v === null ? '' : v).trim(); };
   // A property the flow does not have at all (an older or hand-written flow) takes the runtime's

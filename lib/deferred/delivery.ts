@@ -83,6 +83,8 @@ interface Running {
   msrp?: MsrpSession;
   /** Set when the session must stop sending: the first reason wins. */
   stopped?: string;
+  /** Set once we hang up: the callee closing MSRP on our BYE is no failure. */
+  hangingUp?: boolean;
   report: DeliveryReport;
   done: Promise<DeliveryReport>;
 }
@@ -215,7 +217,7 @@ export class DeferredDelivery extends EventEmitter {
     } else msrp.setRemotePath(answer.path);
     run.msrp = msrp;
     msrp.on('close', (info) => {
-      if (info.byPeer) this.stop(run, `MSRP connection dropped${info.error ? `: ${info.error.message}` : ''}`);
+      if (info.byPeer && !run.hangingUp) this.stop(run, `MSRP connection dropped${info.error ? `: ${info.error.message}` : ''}`);
     });
     msrp.on('error', () => undefined);
     try {
@@ -275,6 +277,7 @@ export class DeferredDelivery extends EventEmitter {
   /** BYE once the messages went (or the session stopped); closes the MSRP session. */
   private async hangUp(run: Running): Promise<void> {
     const s = run.invite;
+    run.hangingUp = true;
     if (s && s.state !== 'terminated') {
       const bye = await s.bye();
       if (bye) run.report.exchanges.push(bye);

@@ -21,7 +21,7 @@ describe('examples run as imported', function () {
   const files = exampleFiles();
   it('there is an example for every node type of the pack', () => {
     const types = new Set(files.flatMap((f) => loadExample(f).flow.map((n) => String(n.type))));
-    for (const t of ['oma-sip-endpoint', 'oma-sip-user', 'oma-register', 'oma-third-party-register', 'oma-lab-core', 'oma-reg-event', 'oma-publish-settings', 'oma-settings-watch', 'oma-settings-server', 'oma-sip-trace']) {
+    for (const t of ['oma-sip-endpoint', 'oma-sip-user', 'oma-register', 'oma-third-party-register', 'oma-lab-core', 'oma-reg-event', 'oma-publish-settings', 'oma-settings-watch', 'oma-settings-server', 'oma-sip-trace', 'oma-deliver-deferred', 'oma-inbox']) {
       assert.ok(types.has(t), `no example uses ${t}`);
     }
   });

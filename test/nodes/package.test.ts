@@ -8,7 +8,7 @@ import { projectRoot } from '../support/project-root';
 import { startNodeRed, type NodeRedProcess } from '../support/node-red-process';
 import { requireNodeRed } from '../support/node-red-under-test';
 
-const TYPES = ['oma-sip-endpoint', 'oma-sip-user', 'oma-register', 'oma-third-party-register', 'oma-lab-core', 'oma-reg-event', 'oma-publish-settings', 'oma-settings-watch', 'oma-settings-server', 'oma-sip-trace'];
+const TYPES = ['oma-sip-endpoint', 'oma-sip-user', 'oma-register', 'oma-third-party-register', 'oma-lab-core', 'oma-reg-event', 'oma-publish-settings', 'oma-settings-watch', 'oma-settings-server', 'oma-sip-trace', 'oma-deliver-deferred', 'oma-inbox'];
 const MODULE = 'node-red-contrib-oma-sip';
 
 describe('package: the pack in a real Node-RED', function () {
@@ -97,7 +97,7 @@ describe('package: the pack in a real Node-RED', function () {
     const modules = (await red.request('GET', '/library/examples/flows/')).body as string[];
     assert.ok(modules.includes(MODULE), `modules with examples: ${modules}`);
     const groups = (await red.request('GET', `/library/examples/flows/${MODULE}`)).body as string[];
-    assert.deepEqual([...groups].sort(), ['1 registration', '2 reg event', '3 settings', '4 trace'], 'groups in the order a user reads them');
+    assert.deepEqual([...groups].sort(), ['1 registration', '2 reg event', '3 settings', '4 trace', '5 deferred'], 'groups in the order a user reads them');
     const flows = ((await red.request('GET', `/library/examples/flows/${MODULE}/${encodeURIComponent('1 registration')}`)).body as { fn: string }[]).map((f) => f.fn);
     assert.ok(flows.some((f) => /^01 - PoC client/.test(f)), `registration examples: ${flows}`);
   });

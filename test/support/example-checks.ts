@@ -15,6 +15,21 @@ export async function checkExample(helper: Helper, ex: LoadedExample): Promise<v
   const registers = ex.flow.filter((n) => n.type === 'oma-register');
   const injects = ex.flow.filter((n) => n.type === 'inject');
 
+  // Deferred messages: someone writes first (the injects that feed a deliver node), then the recipient comes back.
+  const delivers = ex.flow.filter((n) => n.type === 'oma-deliver-deferred');
+  const written: { to: string; from: string; body: string; id: string; time: string }[] = [];
+  for (const d of delivers) {
+    const tap = taps.get((d.wires as string[][])[0]![0]!)!;
+    for (const i of injects.filter((n) => (n.wires as string[][]).some((w) => w.includes(String(d.id))))) {
+      helper.getNode(String(i.id)).receive({});
+      const stored = await tap.event('stored');
+      const input = JSON.parse(String(i.payload)) as { to: string; from: string; body: string };
+      assert.equal(stored.payload.to, input.to);
+      assert.equal(stored.payload.from, input.from);
+      written.push({ ...input, id: stored.payload.id, time: stored.payload.time });
+    }
+    await statusOf(helper.getNode(String(d.id)), (st) => st.fill === 'green' && /^\d+ waiting for 1 user$/.test(st.text ?? ''), 3000, `${d.id} shows what waits`);
+  }
   // A list-registering node starts from an inject, as a user would click it.
   for (const r of registers.filter((n) => n.registerOnStart === false)) {
     const feeder = injects.find((i) => String(i.payload) === 'register');
@@ -69,5 +84,34 @@ export async function checkExample(helper: Helper, ex: LoadedExample): Promise<v
     const seen = await tap.next((x) => x.payload.event === 'settings' && x.payload.settings.entities.length === mine, 10000, `${w.id} sees ${mine} entities`);
     assert.equal(seen.payload.aor, identityOf(w));
     assert.match(seen.sip.raw, /^NOTIFY /);
+  }
+  // Deferred messages reach the recipient's inbox with the original sender and time; the server
+  // reports each message and the session, and nothing is left waiting.
+  const published = (aor: string) => publishers.some((p) => identityOf(p) === aor && p.imOfflineDelivery === 'true');
+  for (const d of delivers) {
+    const tap = taps.get((d.wires as string[][])[0]![0]!)!;
+    for (const w of written.filter((x) => published(x.to))) {
+      const delivered = await tap.next((x) => x.payload.event === 'delivered' && x.payload.id === w.id, 20000, `${w.id} delivered`);
+      assert.equal(delivered.payload.from, w.from);
+      const session = await tap.next((x) => x.payload.event === 'session' && x.payload.aor === w.to, 20000, `the session to ${w.to}`);
+      assert.equal(session.payload.outcome, 'delivered');
+      assert.equal(session.payload.remaining, 0);
+    }
+  }
+  for (const box of ex.flow.filter((n) => n.type === 'oma-inbox')) {
+    const tap = taps.get((box.wires as string[][])[0]![0]!)!;
+    const mine = written.filter((x) => x.to === identityOf(box));
+    for (const w of mine.filter((x) => published(x.to))) {
+      const m = await tap.next((x) => x.payload.event === 'message' && x.payload.body === w.body, 20000, `${box.id} receives ${w.id}`);
+      assert.equal(m.payload.from, w.from, 'the original sender');
+      assert.equal(m.payload.time, w.time, 'the original time');
+    }
+    // Fetching the list, as a user clicks it: what was delivered no longer waits.
+    const feeder = injects.find((i) => (i.wires as string[][]).some((x) => x.includes(String(box.id))) && String(i.payload) === 'fetch');
+    if (!feeder) continue;
+    helper.getNode(String(feeder.id)).receive({});
+    const list = await tap.event('waiting', 20000);
+    const left = mine.filter((x) => !published(x.to)).map((x) => x.id);
+    assert.deepEqual(list.payload.messages.map((x: { id: string }) => x.id), left);
   }
 }

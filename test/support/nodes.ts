@@ -12,5 +12,7 @@ export const allNodes = [
   require('../../nodes/oma-settings-watch'),
   require('../../nodes/oma-settings-server'),
   require('../../nodes/oma-sip-trace'),
+  require('../../nodes/oma-deliver-deferred'),
+  require('../../nodes/oma-inbox'),
   collectNode,
 ];

@@ -47,6 +47,11 @@ export function thirdPartyRegister(from: SipEndpoint, serverUri: string, user: s
 
 /** A pager-mode MESSAGE from alice (or `from`) to `to` (a fresh Call-ID and tag each call). */
 export function aliceMessageTo(ep: SipEndpoint, to: string, body: string, from = 'sip:alice@lab.test'): SipRequest {
+  return pagerMessage(ep, from, to, body);
+}
+
+/** A pager-mode MESSAGE (RFC 3428) of text from `from` to `to`, with a fresh Call-ID and tag. */
+export function pagerMessage(ep: SipEndpoint, from: string, to: string, body: string): SipRequest {
   return {
     method: 'MESSAGE',
     uri: to,

@@ -112,6 +112,18 @@ describe('editor validation: the dialogs refuse bad values with a reason', () =>
     assert.equal(check('oma-sip-user', 'cpmModes', '', { enabler: 'poc' }), true, 'not asked of PoC users');
   });
 
+  it('the deferred-message nodes take an event package name and a size in bytes', () => {
+    for (const type of ['oma-deliver-deferred', 'oma-inbox']) {
+      assert.equal(check(type, 'infoEvent', 'deferred-messages'), true);
+      assert.match(String(check(type, 'infoEvent', 'deferred messages')), /event package name/);
+      assert.notEqual(check(type, 'infoEvent', ''), true);
+    }
+    assert.equal(check('oma-deliver-deferred', 'maxMessageBytes', '1048576'), true);
+    assert.match(String(check('oma-deliver-deferred', 'maxMessageBytes', '0')), /whole number of bytes/);
+    assert.notEqual(check('oma-deliver-deferred', 'serverIdentity', 'im-server'), true);
+    assert.equal(check('oma-deliver-deferred', 'serverIdentity', ''), true, 'empty: the default identity');
+  });
+
   it('passes every node of every example flow as it ships', () => {
     const dir = path.join(projectRoot(), 'examples');
     const files = fs.readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.json'));

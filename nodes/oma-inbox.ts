@@ -1,0 +1,163 @@
+// Client node: a user's inbox for deferred messages (seed 003 12.2.2.2, seed
+// 004 7.2.6). Answers the IM server's delivery INVITE and takes the messages
+// over MSRP, takes pager-mode MESSAGEs too, and outputs each with its
+// original sender and time; on input, fetches the list of what still waits
+// (a SUBSCRIBE to deferred-message info with Expires 0).
+import { Inbox, type InboxDuplicate, type InboxMessage } from '../lib/deferred/inbox';
+import { DEFERRED_LIST_CONTENT_TYPE, readHistoryList } from '../lib/deferred/history-list';
+import { userAgentFor } from '../lib/registration/enablers';
+import { DEFAULT_DEFERRED_INFO_EVENT } from '../lib/server/deferred-info-server';
+import { summarize } from '../lib/sip/summary';
+import { Subscriber, type NotifyEvent, type SubscriptionChange } from '../lib/subscription/subscriber';
+import { closeGracefully } from './common/endpoint-user';
+import { translator } from './common/i18n';
+import { answerTo, compact, text, type NodeDef, type NodeMessage, type RedApi, type RedNode } from './common/red';
+import { authUserOf, useUserEndpoint } from './common/settings-client';
+import { failed, up } from './common/status';
+
+/** How long a fetch waits for its NOTIFY after the SUBSCRIBE was answered. */
+const FETCH_TIMEOUT_MS = 32_000;
+
+const errorOf = (e: unknown): Error => (e instanceof Error ? e : new Error(String(e)));
+
+export = function (RED: RedApi): void {
+  RED.nodes.registerType('oma-inbox', function (this: RedNode, def: NodeDef) {
+    RED.nodes.createNode(this, def);
+    const t = translator(RED, 'oma-inbox');
+    const node = this;
+    let received = 0;
+    let startError: string | undefined;
+    const showStatus = (): void => {
+      if (!client || client.endpoint.showTrouble()) return;
+      if (startError) return node.status(failed(t('oma-inbox.status.failed')));
+      node.status(up(t('oma-inbox.status.received', { count: received })));
+    };
+    const client = useUserEndpoint(RED, node, def, t, () => showStatus());
+    if (!client) return;
+    const { endpoint, user, aor } = client;
+    const config = endpoint.config;
+    const infoEvent = text(def, 'infoEvent', DEFAULT_DEFERRED_INFO_EVENT) || DEFAULT_DEFERRED_INFO_EVENT;
+    const contactUser = aor.replace(/^sips?:/, '').split('@')[0];
+
+    const inbox = new Inbox({ endpoint: config.endpoint, aor, contactUser });
+    inbox.on('message', (m: InboxMessage) => {
+      received++;
+      showStatus();
+      node.send({
+        topic: aor,
+        payload: compact({
+          event: 'message',
+          from: m.from,
+          to: m.to,
+          time: m.time === undefined ? undefined : new Date(m.time).toISOString(),
+          contentType: m.contentType,
+          body: m.body,
+          via: m.via,
+          id: m.messageId,
+        }),
+      });
+    });
+    inbox.on('refused', (r: { status: number; reason: string; method: string }) => {
+      node.debug(t('oma-inbox.log.refused', { method: r.method, status: r.status, reason: r.reason }));
+    });
+    // A redelivery after the server crashed mid-session: answered, not output again.
+    inbox.on('duplicate', (d: InboxDuplicate) => node.debug(t('oma-inbox.log.duplicate', { id: d.messageId, via: d.via })));
+    inbox.on('session', (s: { state: string; callId: string; cause?: string }) => {
+      node.debug(t('oma-inbox.log.session', { state: s.state, callId: s.callId, cause: s.cause ?? '' }));
+    });
+
+    endpoint.attach();
+    config
+      .ready()
+      .then(() => inbox.start())
+      .then(showStatus)
+      .catch((err: unknown) => {
+        startError = errorOf(err).message;
+        node.error(t('oma-inbox.errors.start', { error: startError }));
+        showStatus();
+      });
+
+    const fetches = new Set<Subscriber>();
+    /** One SUBSCRIBE with Expires 0: the server answers with one NOTIFY carrying the list, and the subscription is over. */
+    const fetch = async (): Promise<{ notify: NotifyEvent; exchanges: SubscriptionChange['exchanges'] }> => {
+      await config.ready();
+      const sub = new Subscriber(config.endpoint, {
+        target: aor,
+        from: aor,
+        event: infoEvent,
+        accept: [DEFERRED_LIST_CONTENT_TYPE],
+        expires: 0,
+        contactUser,
+        username: authUserOf(user, aor),
+        password: user.password,
+        userAgent: userAgentFor(user.enabler, user.release),
+      });
+      fetches.add(sub);
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        return await new Promise((resolve, reject) => {
+          let exchanges: SubscriptionChange['exchanges'] = [];
+          sub.on('notify', (n: NotifyEvent) => {
+            // At once, before the subscriber reads the terminated state as a reason to subscribe again.
+            sub.stop();
+            resolve({ notify: n, exchanges });
+          });
+          sub.on('change', (c: SubscriptionChange) => {
+            if (c.exchanges.length) exchanges = c.exchanges;
+            if (c.state === 'terminated' && c.error) reject(new Error(t('oma-inbox.errors.fetch', { error: c.error })));
+          });
+          timer = setTimeout(() => reject(new Error(t('oma-inbox.errors.fetch', { error: 'no NOTIFY' }))), FETCH_TIMEOUT_MS);
+          sub.start().catch(reject);
+        });
+      } finally {
+        clearTimeout(timer);
+        sub.stop();
+        sub.removeAllListeners();
+        fetches.delete(sub);
+      }
+    };
+
+    node.on('input', (msg, send, done) => {
+      const p = msg.payload;
+      if (typeof p !== 'string' || p.trim().toLowerCase() !== 'fetch') {
+        done(new Error(t('oma-inbox.errors.input')));
+        return;
+      }
+      fetch()
+        .then(({ notify }) => {
+          const sip = summarize(notify.request.message, 'in', notify.request.wire);
+          const list = readHistoryList(notify.body);
+          if (!list.ok) {
+            const out: NodeMessage = answerTo(msg, { topic: aor, payload: { event: 'invalid', aor, error: list.error }, sip });
+            node.error(t('oma-inbox.errors.invalid', { error: list.error }), out);
+            send(out);
+            return;
+          }
+          const messages = list.list.entries.map((e) =>
+            compact({ id: e.reference, from: e.pager?.from, to: e.pager?.to, time: e.pager?.timeStamp ?? e.date, size: e.size, subject: e.subject, expiry: e.expiry }),
+          );
+          send(answerTo(msg, { topic: aor, payload: { event: 'waiting', aor, messages }, sip }));
+        })
+        .then(
+          () => done(),
+          (e: unknown) => done(errorOf(e)),
+        );
+    });
+
+    closeGracefully(
+      node,
+      endpoint,
+      // BYE to delivery sessions under way (bounded: the server keeps what was not confirmed).
+      async () => {
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([inbox.close(), new Promise<void>((r) => (timer = setTimeout(r, 3000)))]).catch(() => undefined);
+        clearTimeout(timer);
+      },
+      () => {
+        for (const s of fetches) s.stop();
+        inbox.close().catch(() => undefined);
+        inbox.removeAllListeners();
+      },
+    );
+  });
+};
