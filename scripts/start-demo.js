@@ -119,7 +119,12 @@ async function main() {
   console.log(`\nOpen http://${host}:${port} : the OMA SIP demo tab shows the clients registering with the lab core.\n`);
 }
 
-main().catch((e) => {
-  console.error(e.message);
-  process.exit(1);
-});
+// The browser test deploys the same demo (on free ports) without starting this script.
+module.exports = { demoFlow };
+
+if (require.main === module) {
+  main().catch((e) => {
+    console.error(e.message);
+    process.exit(1);
+  });
+}
