@@ -236,10 +236,17 @@ describe('browser: the pack in the real Node-RED editor (headless Chromium)', fu
       // A register node that does not register on start is started from its inject, as a user clicks it.
       const starters = await page.evaluate(() => {
         const ids: string[] = [];
-        RED.nodes.eachNode((n: { id: string; type: string; registerOnStart?: boolean; wires?: string[][] }) => {
-          if (n.type !== 'inject') return;
-          const target = RED.nodes.node(n.wires?.[0]?.[0]);
-          if (target?.type === 'oma-register' && target.registerOnStart === false && (n as { payload?: string }).payload === 'register') ids.push(n.id);
+        // An inject whose messages reach (through any node, e.g. a function making one per user) such a register node.
+        const reaches = (id: string, seen: Set<string>): boolean => {
+          if (seen.has(id)) return false;
+          seen.add(id);
+          const n = RED.nodes.node(id);
+          if (!n) return false;
+          if (n.type === 'oma-register' && n.registerOnStart === false) return true;
+          return (n.wires ?? []).flat().some((w: string) => reaches(w, seen));
+        };
+        RED.nodes.eachNode((n: { id: string; type: string; payload?: string; wires?: string[][] }) => {
+          if (n.type === 'inject' && n.payload === 'register' && (n.wires ?? []).flat().some((w) => reaches(w, new Set()))) ids.push(n.id);
         });
         return ids;
       });
