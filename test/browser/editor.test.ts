@@ -235,18 +235,18 @@ describe('browser: the pack in the real Node-RED editor (headless Chromium)', fu
       const before = await shownErrors(page);
       // A register node that does not register on start is started from its inject, as a user clicks it.
       const starters = await page.evaluate(() => {
-        const ids: string[] = [];
+        // The editor keeps wires as links: the nodes a node sends to.
+        const next = (n: unknown) => RED.nodes.filterLinks({ source: n }).map((l: { target: unknown }) => l.target);
         // An inject whose messages reach (through any node, e.g. a function making one per user) such a register node.
-        const reaches = (id: string, seen: Set<string>): boolean => {
-          if (seen.has(id)) return false;
-          seen.add(id);
-          const n = RED.nodes.node(id);
-          if (!n) return false;
+        const reaches = (n: { id: string; type: string; registerOnStart?: boolean }, seen: Set<string>): boolean => {
+          if (seen.has(n.id)) return false;
+          seen.add(n.id);
           if (n.type === 'oma-register' && n.registerOnStart === false) return true;
-          return (n.wires ?? []).flat().some((w: string) => reaches(w, seen));
+          return next(n).some((t: typeof n) => reaches(t, seen));
         };
-        RED.nodes.eachNode((n: { id: string; type: string; payload?: string; wires?: string[][] }) => {
-          if (n.type === 'inject' && n.payload === 'register' && (n.wires ?? []).flat().some((w) => reaches(w, new Set()))) ids.push(n.id);
+        const ids: string[] = [];
+        RED.nodes.eachNode((n: { id: string; type: string; payload?: string }) => {
+          if (n.type === 'inject' && n.payload === 'register' && next(n).some((t: typeof n) => reaches(t, new Set()))) ids.push(n.id);
         });
         return ids;
       });
