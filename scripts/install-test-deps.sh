@@ -3,7 +3,7 @@
 # integration tests, SIPp the benchmark's reference client, baresip a widely
 # used SIP phone that the lab core must serve (test/integration/labcore-real-ua).
 set -euo pipefail
-packages=(kamailio kamailio-presence-modules sip-tester baresip-core)
+packages=(kamailio kamailio-presence-modules sip-tester baresip-core chromium)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -125,7 +125,12 @@ async function main() {
   console.log(`\nOpen http://${host}:${port} : the OMA SIP demo tab runs the OMA PoC registration flow (register, reg event, settings) against the lab core; the SIP ladder sidebar tab shows the messages.\n`);
 }
 
-main().catch((e) => {
-  console.error(e.message);
-  process.exit(1);
-});
+// The browser test deploys the same demo (on free ports) without starting this script.
+module.exports = { demoFlow };
+
+if (require.main === module) {
+  main().catch((e) => {
+    console.error(e.message);
+    process.exit(1);
+  });
+}

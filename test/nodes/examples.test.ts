@@ -8,9 +8,8 @@ import { useNodeRedHelper } from '../support/helper-lifecycle';
 import { statusOf } from '../support/collect';
 import { coreNodes } from '../support/core-nodes';
 import * as dgram from 'node:dgram';
-import { EXAMPLE_PORTS, exampleFiles, loadExample, movePorts } from '../support/examples';
+import { EXAMPLE_PORTS, exampleFiles, freeExamplePorts, loadExample, movePorts } from '../support/examples';
 import { checkExample } from '../support/example-checks';
-import { freePort } from '../support/free-port';
 import { allNodes } from '../support/nodes';
 
 
@@ -29,7 +28,7 @@ describe('examples run as imported', function () {
   for (const file of files) {
     it(path.basename(file, '.json'), async () => {
       const ex = loadExample(file);
-      movePorts(ex.flow, await freePorts());
+      movePorts(ex.flow, await freeExamplePorts());
       for (const n of ex.flow) {
         for (const [k, v] of Object.entries(n)) {
           if (/port$/i.test(k)) assert.ok(!EXAMPLE_PORTS.includes(String(v) as '5060'), `${n.id}.${k} still on ${v}`);
@@ -49,7 +48,7 @@ describe('examples run as imported', function () {
 
   it('says at once that a port is in use when the lab core\'s port is taken', async () => {
     const ex = loadExample(files[0]!);
-    const ports = await freePorts();
+    const ports = await freeExamplePorts();
     movePorts(ex.flow, ports);
     const squatter = dgram.createSocket('udp4');
     await new Promise<void>((r) => squatter.bind(ports['5060'], '127.0.0.1', () => r()));
@@ -64,15 +63,3 @@ describe('examples run as imported', function () {
   });
 });
 
-/** A distinct free port for each of the examples' fixed ports. */
-async function freePorts(): Promise<Record<string, number>> {
-  const out: Record<string, number> = {};
-  const taken = new Set<number>();
-  for (const p of EXAMPLE_PORTS) {
-    let port = await freePort();
-    while (taken.has(port)) port = await freePort();
-    taken.add(port);
-    out[p] = port;
-  }
-  return out;
-}

@@ -3,6 +3,7 @@
 // tapped by a helper node so tests can read what a user would see.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { freePort } from './free-port';
 import { projectRoot } from './project-root';
 
 export interface LoadedExample {
@@ -71,4 +72,17 @@ export function movePorts(flow: Record<string, unknown>[], ports: Record<string,
       if (to !== undefined) n[k] = typeof v === 'number' ? to : String(to);
     }
   }
+}
+
+/** A distinct free port for each of the examples' fixed ports, for movePorts. */
+export async function freeExamplePorts(): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  const taken = new Set<number>();
+  for (const p of EXAMPLE_PORTS) {
+    let port = await freePort();
+    while (taken.has(port)) port = await freePort();
+    taken.add(port);
+    out[p] = port;
+  }
+  return out;
 }

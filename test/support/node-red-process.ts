@@ -70,7 +70,9 @@ export async function startNodeRed(): Promise<NodeRedProcess> {
   fs.writeFileSync(
     settings,
     `module.exports = { uiHost: '127.0.0.1', uiPort: ${port}, flowFile: 'flows.json', credentialSecret: false,
-  logging: { console: { level: 'warn', metrics: false, audit: false } }, editorTheme: { tours: false } };\n`,
+  logging: { console: { level: 'warn', metrics: false, audit: false } },
+  // Offline like a lab machine: no update-notification prompt over the editor, no online palette catalogue.
+  telemetry: { enabled: false }, editorTheme: { tours: false, palette: { catalogues: [] } } };\n`,
   );
   // BENCH_PROFILE=dir writes a CPU profile of the Node-RED process there.
   const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
