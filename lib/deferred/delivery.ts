@@ -238,18 +238,29 @@ export class DeferredDelivery extends EventEmitter {
   private async sendAll(run: Running, msrp: MsrpSession): Promise<void> {
     const window = Math.max(1, this.o.window ?? 64);
     const attempted = new Set<string>();
-    const inFlight = new Set<Promise<void>>();
+    let inFlight = 0;
+    // One waiter at a time (this loop): woken when a SEND settles, so the window costs O(1) per message.
+    let wake: (() => void) | undefined;
+    const settled = (): void => {
+      inFlight--;
+      const w = wake;
+      wake = undefined;
+      w?.();
+    };
+    const drain = async (limit: number): Promise<void> => {
+      while (inFlight > limit) await new Promise<void>((resolve) => (wake = resolve));
+    };
     for (;;) {
       const batch = this.o.messages.list(run.aor).filter((m) => !attempted.has(m.id));
       if (batch.length === 0) break;
       for (const m of batch) {
         if (run.stopped) break;
         attempted.add(m.id);
-        const p = this.sendOne(run, msrp, m).finally(() => inFlight.delete(p));
-        inFlight.add(p);
-        if (inFlight.size >= window) await Promise.race(inFlight);
+        inFlight++;
+        void this.sendOne(run, msrp, m).finally(settled);
+        await drain(window - 1);
       }
-      await Promise.all(inFlight);
+      await drain(0);
       if (run.stopped) break;
     }
   }
