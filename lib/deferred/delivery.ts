@@ -83,6 +83,8 @@ interface Running {
   msrp?: MsrpSession;
   /** Set when the session must stop sending: the first reason wins. */
   stopped?: string;
+  /** Every message went: the BYE is under way, and the callee closing its side is no failure. */
+  hangingUp?: boolean;
   report: DeliveryReport;
   done: Promise<DeliveryReport>;
 }
@@ -285,6 +287,7 @@ export class DeferredDelivery extends EventEmitter {
 
   /** BYE once the messages went (or the session stopped); closes the MSRP session. */
   private async hangUp(run: Running): Promise<void> {
+    run.hangingUp = true;
     const s = run.invite;
     if (s && s.state !== 'terminated') {
       const bye = await s.bye();
@@ -295,7 +298,7 @@ export class DeferredDelivery extends EventEmitter {
 
   /** Ends a session early: no more SENDs; BYE (or CANCEL while the INVITE is pending). */
   private stop(run: Running, why: string): void {
-    if (run.stopped) return;
+    if (run.stopped || run.hangingUp) return;
     run.stopped = why;
     const s = run.invite;
     if (s && (s.state === 'calling' || s.state === 'early')) s.cancel();

@@ -16,7 +16,8 @@ import { SipEndpoint } from '../../lib/sip/endpoint';
 import { InviteSession } from '../../lib/sip/invite-session';
 import { headerText, type SipRequest } from '../../lib/sip/message';
 import { MemoryStore } from '../../lib/store/memory-store';
-import { inviteRequest } from '../support/invite-peers';
+import { LabCore } from '../../lib/labcore/lab-core';
+import { inviteRequest, registerUser } from '../support/invite-peers';
 import { aliceMessageTo } from '../support/sip-builders';
 import { loopbackEndpoint, type Closers } from '../support/settings-client';
 import { waitFor } from '../support/wait';
@@ -196,6 +197,24 @@ describe('deferred delivery over INVITE and MSRP (seed 003 12.2.2.2)', function 
     assert.equal(got[0]!.via, 'pager');
     assert.equal(got[0]!.from, 'sip:bob@lab.test');
     assert.equal(got[0]!.body, 'hello alice');
+  });
+  it('delivers through the lab core as proxy: INVITE, ACK, MSRP and BYE to the registered user', async () => {
+    const coreEp = await loopbackEndpoint(closers);
+    const client = await loopbackEndpoint(closers, coreEp.port);
+    // The server's requests go to the core, which trusts it as its IM server and routes to alice's registered contact.
+    const { ep, messages, delivery } = await server(coreEp);
+    const core = new LabCore(coreEp, { domain: 'lab.test', users: new Map([['alice', 'alice-pw']]), settingsServerUri: ep.contactUri(), imServerUri: ep.contactUri() });
+    core.start();
+    closers.push(() => core.stop());
+    await registerUser(client, 'alice', closers);
+    const stored = await storeThree(messages);
+    const { got, box } = inbox(client);
+    const ended = new Promise<string | undefined>((resolve) => box.on('session', (e: { state: string; cause?: string }) => e.state === 'terminated' && resolve(e.cause)));
+    const report = await delivery.deliver(ALICE);
+    assert.equal(report.outcome, 'delivered', report.reason);
+    assert.deepEqual(got.map((m) => `${m.messageId} ${m.from} ${m.time}`), stored.map((m, i) => `${m.id} ${SENDERS[i]} ${TIMES[i]}`));
+    assert.equal(messages.count(ALICE), 0);
+    assert.equal(await ended, 'remote-bye', 'the BYE reached alice through the core');
   });
 });
 
