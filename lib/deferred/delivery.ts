@@ -273,6 +273,8 @@ export class DeferredDelivery extends EventEmitter {
       await msrp.send(deferredAsCpim(m), CPIM_CONTENT_TYPE, { messageId: msrpMessageIdOf(m.id) });
     } catch (err) {
       this.report({ ...base, status: 'failed', error: errorText(err) });
+      // Later messages must not overtake this one: the session stops, and the next one starts from it.
+      this.stop(run, `SEND of message ${m.id} failed: ${errorText(err)}`);
       return;
     }
     run.report.delivered.push(m.id);
