@@ -82,7 +82,11 @@ describe('deferred delivery over INVITE and MSRP (seed 003 12.2.2.2)', function 
         if (w.direction === 'in' && w.wire.startsWith('INVITE ')) invites.push(parseRequest(w.wire));
       });
 
-      const report = await delivery.deliver(ALICE);
+      const first = delivery.deliver(ALICE);
+      assert.equal(delivery.active, 1);
+      const joined = delivery.deliver('sip:alice@LAB.test');
+      const report = await first;
+      assert.equal(await joined, report, 'a second call while the session runs joins it');
       assert.equal(report.outcome, 'delivered', report.reason);
       assert.equal(report.status, 200);
       assert.deepEqual(report.delivered, stored.map((m) => m.id));
