@@ -1,16 +1,17 @@
 // Deferred delivery benchmark (issue 7): 10,000 stored messages for one user
-// delivered in one INVITE + MSRP session, server and inbox in this process on
-// loopback. Measures messages per second from the deliver() call to its
+// delivered in one INVITE + MSRP session on loopback, the server in this
+// process and the inbox in a child process (bench/deferred-inbox.ts). Measures messages per second from the deliver() call to its
 // report (INVITE, the MSRP connection, every SEND and its 200, every delete
 // from the store, BYE), the CPU time of the process over that span, and its
 // RSS; and checks that none was lost or duplicated: each id once at the
 // inbox, the store empty.
 // Run: npm run build && node dist/bench/deferred.js   (COUNT=..., STORE=memory|journal, WINDOW=..., CHUNK=...)
+import { fork } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { DeferredDelivery } from '../lib/deferred/delivery';
-import { Inbox, type InboxMessage } from '../lib/deferred/inbox';
+import type { InboxCounts } from './deferred-inbox';
 import { DeferredMessageStore, type DeferredMessage } from '../lib/deferred/message-store';
 import { SipEndpoint } from '../lib/sip/endpoint';
 import { JournalStore } from '../lib/store/journal-store';
@@ -26,9 +27,11 @@ const ALICE = 'sip:alice@lab.test';
 
 async function main(): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'deferred-bench-'));
-  const client = new SipEndpoint({ transport: 'udp', address: '127.0.0.1', port: 0 });
-  await client.start();
-  const server = new SipEndpoint({ transport: 'udp', address: '127.0.0.1', port: 0, outboundProxy: { host: '127.0.0.1', port: client.port, transport: 'udp' } });
+  const child = fork(path.join(__dirname, 'deferred-inbox.js'), [], { env: { ...process.env, AOR: ALICE } });
+  process.on('exit', () => child.kill());
+  const fromChild = <T>(): Promise<T> => new Promise((resolve) => child.once('message', (m) => resolve(m as T)));
+  const { port } = await fromChild<{ port: number }>();
+  const server = new SipEndpoint({ transport: 'udp', address: '127.0.0.1', port: 0, outboundProxy: { host: '127.0.0.1', port, transport: 'udp' } });
   await server.start();
   const kv: KeyValueStore<DeferredMessage> = STORE === 'memory' ? new MemoryStore<DeferredMessage>() : new JournalStore<DeferredMessage>(dir);
   const messages = new DeferredMessageStore({ store: kv, maxPerUser: COUNT, maxTotal: COUNT });
@@ -39,17 +42,6 @@ async function main(): Promise<void> {
       messages.add({ recipient: ALICE, sender: `sip:user${i % 100}@lab.test`, contentType: 'text/plain;charset=utf-8', body: `deferred message number ${i}: see you at eight`, time: t0 + i * 1000 }),
     ),
   );
-  const inbox = new Inbox({ endpoint: client, aor: ALICE });
-  inbox.start();
-  const seen = new Map<string, number>();
-  let outOfOrder = 0;
-  let lastTime = 0;
-  inbox.on('message', (m: InboxMessage) => {
-    seen.set(m.messageId, (seen.get(m.messageId) ?? 0) + 1);
-    const t = Date.parse(m.time ?? '');
-    if (!(t > lastTime)) outOfOrder++;
-    lastTime = t;
-  });
   const delivery = new DeferredDelivery({ endpoint: server, messages, serverUri: 'sip:im-server@lab.test', window: WINDOW, chunkSize: CHUNK });
 
   global.gc?.();
@@ -64,16 +56,20 @@ async function main(): Promise<void> {
   clearInterval(sampler);
   rssPeak = Math.max(rssPeak, process.memoryUsage().rss);
 
-  const duplicated = [...seen.values()].filter((n) => n > 1).length;
-  const lost = COUNT - seen.size;
+  const pending = fromChild<InboxCounts>();
+  child.send('counts');
+  const counts = await pending;
+  const duplicated = counts.received - counts.distinct;
+  const lost = COUNT - counts.distinct;
+  const outOfOrder = counts.outOfOrder;
   const cpuSeconds = (cpu.user + cpu.system) / 1e6;
   const rows: Row[] = [
     { what: 'messages delivered', value: report.delivered.length, unit: 'msg', note: `outcome ${report.outcome}${report.reason ? `: ${report.reason}` : ''}` },
     { what: 'delivery rate', value: Math.round(report.delivered.length / seconds), unit: 'msg/s', note: `${seconds.toFixed(2)} s, INVITE to BYE, store ${STORE}` },
-    { what: 'CPU (user + system)', value: Math.round((cpuSeconds / seconds) * 100), unit: '% of one core', note: `${cpuSeconds.toFixed(2)} s; server and inbox in one process` },
-    { what: 'RSS before', value: Math.round(rssBefore / 1048576), unit: 'MiB', note: `${COUNT} messages stored` },
+    { what: 'CPU (user + system)', value: Math.round((cpuSeconds / seconds) * 100), unit: '% of one core', note: `${cpuSeconds.toFixed(2)} s, the server process` },
+    { what: 'RSS before', value: Math.round(rssBefore / 1048576), unit: 'MiB', note: `server, ${COUNT} messages stored` },
     { what: 'RSS peak', value: Math.round(rssPeak / 1048576), unit: 'MiB' },
-    { what: 'received at the inbox', value: seen.size, unit: 'msg', note: `${outOfOrder} out of order` },
+    { what: 'received at the inbox', value: counts.received, unit: 'msg', note: `${counts.distinct} distinct ids, ${outOfOrder} out of time order` },
     { what: 'lost', value: lost, unit: 'msg', note: 'stored, not received' },
     { what: 'duplicated', value: duplicated, unit: 'msg', note: 'received more than once' },
     { what: 'left in the store', value: messages.count(ALICE), unit: 'msg' },
@@ -81,10 +77,9 @@ async function main(): Promise<void> {
   printTable(`Deferred delivery: ${COUNT} messages for one user in one INVITE + MSRP session (Node ${process.version}, ${os.cpus().length} cores)`, rows);
 
   await delivery.close();
-  await inbox.close();
+  child.send('exit');
   messages.close();
   await kv.close();
-  await client.close();
   await server.close();
   fs.rmSync(dir, { recursive: true, force: true });
   if (lost || duplicated || outOfOrder || messages.count(ALICE)) process.exitCode = 1;

@@ -40,7 +40,7 @@ export interface DeliveryOptions {
   scheduler?: Scheduler;
   /** User part of our Contact. */
   contactUser?: string;
-  /** SENDs in flight at once (pipelined on the one connection). Default 64. */
+  /** SENDs in flight at once (pipelined on the one connection). Default 256: over loopback to another process, 64 halves the rate. */
   window?: number;
   /** How long the answerer may take to open the MSRP connection when we are passive, ms. Default 30 s. */
   connectTimeoutMs?: number;
@@ -83,7 +83,7 @@ interface Running {
   msrp?: MsrpSession;
   /** Set when the session must stop sending: the first reason wins. */
   stopped?: string;
-  /** Set once we hang up: the callee closing MSRP on our BYE is no failure. */
+  /** Every message went: the BYE is under way, and the callee closing its side is no failure. */
   hangingUp?: boolean;
   report: DeliveryReport;
   done: Promise<DeliveryReport>;
@@ -238,20 +238,31 @@ export class DeferredDelivery extends EventEmitter {
    * messages that arrive meanwhile go in the same session.
    */
   private async sendAll(run: Running, msrp: MsrpSession): Promise<void> {
-    const window = Math.max(1, this.o.window ?? 64);
+    const window = Math.max(1, this.o.window ?? 256);
     const attempted = new Set<string>();
-    const inFlight = new Set<Promise<void>>();
+    let inFlight = 0;
+    // One waiter at a time (this loop): woken when a SEND settles, so the window costs O(1) per message.
+    let wake: (() => void) | undefined;
+    const settled = (): void => {
+      inFlight--;
+      const w = wake;
+      wake = undefined;
+      w?.();
+    };
+    const drain = async (limit: number): Promise<void> => {
+      while (inFlight > limit) await new Promise<void>((resolve) => (wake = resolve));
+    };
     for (;;) {
       const batch = this.o.messages.list(run.aor).filter((m) => !attempted.has(m.id));
       if (batch.length === 0) break;
       for (const m of batch) {
         if (run.stopped) break;
         attempted.add(m.id);
-        const p = this.sendOne(run, msrp, m).finally(() => inFlight.delete(p));
-        inFlight.add(p);
-        if (inFlight.size >= window) await Promise.race(inFlight);
+        inFlight++;
+        void this.sendOne(run, msrp, m).finally(settled);
+        await drain(window - 1);
       }
-      await Promise.all(inFlight);
+      await drain(0);
       if (run.stopped) break;
     }
   }
@@ -262,6 +273,8 @@ export class DeferredDelivery extends EventEmitter {
       await msrp.send(deferredAsCpim(m), CPIM_CONTENT_TYPE, { messageId: msrpMessageIdOf(m.id) });
     } catch (err) {
       this.report({ ...base, status: 'failed', error: errorText(err) });
+      // Later messages must not overtake this one: the session stops, and the next one starts from it.
+      this.stop(run, `SEND of message ${m.id} failed: ${errorText(err)}`);
       return;
     }
     run.report.delivered.push(m.id);
@@ -276,8 +289,8 @@ export class DeferredDelivery extends EventEmitter {
 
   /** BYE once the messages went (or the session stopped); closes the MSRP session. */
   private async hangUp(run: Running): Promise<void> {
-    const s = run.invite;
     run.hangingUp = true;
+    const s = run.invite;
     if (s && s.state !== 'terminated') {
       const bye = await s.bye();
       if (bye) run.report.exchanges.push(bye);
@@ -287,7 +300,7 @@ export class DeferredDelivery extends EventEmitter {
 
   /** Ends a session early: no more SENDs; BYE (or CANCEL while the INVITE is pending). */
   private stop(run: Running, why: string): void {
-    if (run.stopped) return;
+    if (run.stopped || run.hangingUp) return;
     run.stopped = why;
     const s = run.invite;
     if (s && (s.state === 'calling' || s.state === 'early')) s.cancel();

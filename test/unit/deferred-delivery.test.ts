@@ -16,8 +16,10 @@ import { SipEndpoint } from '../../lib/sip/endpoint';
 import { InviteSession } from '../../lib/sip/invite-session';
 import { headerText, type SipRequest } from '../../lib/sip/message';
 import { MemoryStore } from '../../lib/store/memory-store';
-import { inviteRequest } from '../support/invite-peers';
+import { LabCore } from '../../lib/labcore/lab-core';
+import { inviteRequest, registerUser } from '../support/invite-peers';
 import { aliceMessageTo } from '../support/sip-builders';
+import { FakeScheduler } from '../support/fake-scheduler';
 import { loopbackEndpoint, type Closers } from '../support/settings-client';
 import { waitFor } from '../support/wait';
 
@@ -34,14 +36,14 @@ describe('deferred delivery over INVITE and MSRP (seed 003 12.2.2.2)', function 
   });
 
   /** The server side: a store and the delivery service on an endpoint whose every request goes to `client`. */
-  async function server(client: SipEndpoint, o: { window?: number } = {}) {
+  async function server(client: SipEndpoint, o: { window?: number; scheduler?: FakeScheduler } = {}) {
     const ep = new SipEndpoint({ transport: 'udp', address: '127.0.0.1', port: 0, outboundProxy: { host: '127.0.0.1', port: client.port, transport: 'udp' } });
     await ep.start();
     closers.push(() => ep.close());
     const messages = new DeferredMessageStore({ store: new MemoryStore<DeferredMessage>() });
     await messages.load();
     closers.push(() => messages.close());
-    const delivery = new DeferredDelivery({ endpoint: ep, messages, serverUri: SERVER, window: o.window });
+    const delivery = new DeferredDelivery({ endpoint: ep, messages, serverUri: SERVER, window: o.window, scheduler: o.scheduler });
     closers.push(() => delivery.close());
     const reports: MessageReport[] = [];
     delivery.on('message', (r: MessageReport) => reports.push(r));
@@ -80,7 +82,11 @@ describe('deferred delivery over INVITE and MSRP (seed 003 12.2.2.2)', function 
         if (w.direction === 'in' && w.wire.startsWith('INVITE ')) invites.push(parseRequest(w.wire));
       });
 
-      const report = await delivery.deliver(ALICE);
+      const first = delivery.deliver(ALICE);
+      assert.equal(delivery.active, 1);
+      const joined = delivery.deliver('sip:alice@LAB.test');
+      const report = await first;
+      assert.equal(await joined, report, 'a second call while the session runs joins it');
       assert.equal(report.outcome, 'delivered', report.reason);
       assert.equal(report.status, 200);
       assert.deepEqual(report.delivered, stored.map((m) => m.id));
@@ -153,6 +159,33 @@ describe('deferred delivery over INVITE and MSRP (seed 003 12.2.2.2)', function 
     assert.deepEqual(reports.map((r) => r.status), ['delivered', 'failed', 'failed']);
   });
 
+  it('a SEND left unanswered (MSRP 408) stops the session with BYE; it and the later ones stay stored, in order', async () => {
+    const client = await loopbackEndpoint(closers);
+    const peer = await droppingMsrpPeer(1, 'stall');
+    closers.push(() => peer.close());
+    const byes: string[] = [];
+    client.addHandler((r) => {
+      if (r.message.method !== 'INVITE' || r.message.headers.to.params.tag) return false;
+      const uas = InviteSession.answering(client, r);
+      uas.on('state', (e: { state: string; cause: string }) => e.state === 'terminated' && byes.push(e.cause));
+      uas.accept({ sdp: buildMsrpAnswer(r.message.content ?? '', { address: '127.0.0.1', port: peer.port, path: peer.uri, setup: 'passive', direction: 'recvonly' }).sdp });
+      return true;
+    });
+    const clock = new FakeScheduler();
+    const { messages, delivery, reports } = await server(client, { scheduler: clock });
+    const stored = await storeThree(messages);
+    const done = delivery.deliver(ALICE);
+    await waitFor(() => peer.received() === 3 && reports.length === 1, 'the three SENDs at the peer, the first answered');
+    clock.advance(31_000); // RFC 4975 7.1.1: 30 s for a transaction's response
+    const report = await done;
+    assert.equal(report.outcome, 'partial');
+    assert.match(report.reason ?? '', /SEND of message .* failed/);
+    assert.deepEqual(report.delivered, [stored[0]!.id]);
+    assert.deepEqual(messages.list(ALICE).map((m) => m.id), [stored[1]!.id, stored[2]!.id]);
+    await waitFor(() => byes.length === 1, 'the BYE at the callee');
+    assert.equal(byes[0], 'remote-bye');
+  });
+
   it('a message delivered again (the server crashed before deleting it) is dropped by the inbox', async () => {
     const client = await loopbackEndpoint(closers);
     const { messages, delivery } = await server(client);
@@ -197,6 +230,24 @@ describe('deferred delivery over INVITE and MSRP (seed 003 12.2.2.2)', function 
     assert.equal(got[0]!.from, 'sip:bob@lab.test');
     assert.equal(got[0]!.body, 'hello alice');
   });
+  it('delivers through the lab core as proxy: INVITE, ACK, MSRP and BYE to the registered user', async () => {
+    const coreEp = await loopbackEndpoint(closers);
+    const client = await loopbackEndpoint(closers, coreEp.port);
+    // The server's requests go to the core, which trusts it as its IM server and routes to alice's registered contact.
+    const { ep, messages, delivery } = await server(coreEp);
+    const core = new LabCore(coreEp, { domain: 'lab.test', users: new Map([['alice', 'alice-pw']]), settingsServerUri: ep.contactUri(), imServerUri: ep.contactUri() });
+    core.start();
+    closers.push(() => core.stop());
+    await registerUser(client, 'alice', closers);
+    const stored = await storeThree(messages);
+    const { got, box } = inbox(client);
+    const ended = new Promise<string | undefined>((resolve) => box.on('session', (e: { state: string; cause?: string }) => e.state === 'terminated' && resolve(e.cause)));
+    const report = await delivery.deliver(ALICE);
+    assert.equal(report.outcome, 'delivered', report.reason);
+    assert.deepEqual(got.map((m) => `${m.messageId} ${m.from} ${m.time}`), stored.map((m, i) => `${m.id} ${SENDERS[i]} ${TIMES[i]}`));
+    assert.equal(messages.count(ALICE), 0);
+    assert.equal(await ended, 'remote-bye', 'the BYE reached alice through the core');
+  });
 });
 
 function parseRequest(wire: string): SipRequest {
@@ -206,9 +257,10 @@ function parseRequest(wire: string): SipRequest {
 /**
  * A passive MSRP peer of our own making: answers 200 to the connection's
  * empty SEND and to the first `answered` messages, then drops the
- * connection at the next message without answering it.
+ * connection at the next message without answering it, or leaves every
+ * later message unanswered (`stall`).
  */
-async function droppingMsrpPeer(answered: number) {
+async function droppingMsrpPeer(answered: number, then: 'drop' | 'stall' = 'drop') {
   let messages = 0;
   const sockets = new Set<net.Socket>();
   const server = net.createServer((socket) => {
@@ -220,8 +272,8 @@ async function droppingMsrpPeer(answered: number) {
         if (ev.kind !== 'frame' || ev.frame.kind !== 'request' || ev.frame.method !== 'SEND') continue;
         const req = ev.frame;
         if (req.body.length > 0 && ++messages > answered) {
-          socket.destroy();
-          return;
+          if (then === 'drop') return void socket.destroy();
+          continue;
         }
         socket.write(writeResponse({ transactionId: req.transactionId, code: 200, toPath: [req.fromPath[0]!], fromPath: [uri] }));
       }
