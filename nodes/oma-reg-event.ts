@@ -125,14 +125,13 @@ export = function (RED: RedApi): void {
       status.now();
       if (c.state === c.previous && !c.error) return;
       if (c.state !== 'terminated' && c.state !== 'active' && !c.error) return;
-      const last = c.exchanges.at(-1);
       const input = waiting.get(aor);
       waiting.delete(aor);
       const error = c.error ? explain(c.error) : undefined;
       const out = answerTo(input, {
         topic: aor,
         payload: compact({ event: c.state === 'terminated' ? 'terminated' : 'subscribed', aor, subscription: c.state, reason: c.reason, error }),
-        sip: last ? summarize(last.response, 'in', last.responseWire) : undefined,
+        sip: causeOf(c),
       });
       if (error) node.error(t('oma-reg-event.errors.failed', { aor, error }), out);
       node.send(out);
@@ -210,6 +209,18 @@ function commandOf(msg: NodeMessage): Command | undefined {
     return action ? { action, aor, routeSet } : undefined;
   }
   return { action: 'subscribe', aor, routeSet };
+}
+
+/**
+ * What caused a subscription change, for `msg.sip`: our exchange's response, else the
+ * NOTIFY that changed the state (one may come before the 200), else a local event
+ * (ended before any dialog existed), said as such so `msg.sip` is never missing.
+ */
+function causeOf(c: SubscriptionChange): Record<string, unknown> {
+  const last = c.exchanges.at(-1);
+  if (last) return { ...summarize(last.response, 'in', last.responseWire) };
+  if (c.notify) return { ...summarize(c.notify.request.message, 'in', c.notify.request.wire) };
+  return { local: true, reason: c.error ?? c.reason ?? c.state };
 }
 
 function actionOf(word: string): Action {

@@ -56,6 +56,8 @@ export interface SubscriptionChange {
   error?: string;
   expiresAt?: number;
   exchanges: Exchange[];
+  /** The NOTIFY that caused the change when no exchange of ours did (RFC 6665 4.1.2.4: NOTIFY before the 200). */
+  notify?: NotifyEvent;
 }
 
 /** Reasons after which subscribing again cannot help (RFC 6665 4.1.3). */
@@ -337,7 +339,7 @@ export class Subscriber extends EventEmitter {
       // The notifier may shorten the subscription (RFC 6665 4.1.2.3).
       this.setExpiry(n.expires);
     }
-    if (this.state !== n.state) this.setState(n.state, []);
+    if (this.state !== n.state) this.setState(n.state, [], { notify: n });
   }
 
   private onTerminated(n: NotifyEvent): void {
@@ -347,10 +349,10 @@ export class Subscriber extends EventEmitter {
     if (reason && FINAL_REASONS.has(reason)) {
       this.want = false;
       this.lastError = `the notifier ended the subscription: ${reason}`;
-      this.setState('terminated', [], { reason, error: this.lastError });
+      this.setState('terminated', [], { reason, error: this.lastError, notify: n });
       return;
     }
-    this.setState('terminated', [], { reason });
+    this.setState('terminated', [], { reason, notify: n });
     if (reason === 'deactivated' || reason === 'timeout') {
       // Subscribe again at once (RFC 6665 4.1.3).
       void this.run();
@@ -389,7 +391,7 @@ export class Subscriber extends EventEmitter {
     this.expiresAt = undefined;
   }
 
-  private setState(state: SubscriptionState, exchanges: Exchange[], extra: { reason?: string; error?: string } = {}): void {
+  private setState(state: SubscriptionState, exchanges: Exchange[], extra: { reason?: string; error?: string; notify?: NotifyEvent } = {}): void {
     const previous = this.state;
     this.state = state;
     this.emit('change', { state, previous, ...extra, expiresAt: this.expiresAt, exchanges } satisfies SubscriptionChange);

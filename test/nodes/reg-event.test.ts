@@ -16,6 +16,15 @@ const USERS: FlowUser[] = [
   { id: 'carol', identity: 'carol', password: 'carol-pw', enabler: 'cpm' },
 ];
 
+/** The README promises `msg.sip` with the wire text on every output: check each one the node sent. */
+function assertEverySipRaw(received: Array<{ payload: { event: string; aor: string }; sip?: { raw?: unknown } }>): void {
+  assert.ok(received.length > 0);
+  for (const m of received) {
+    assert.equal(typeof m.sip?.raw, 'string', `${m.payload.event} for ${m.payload.aor} has msg.sip.raw`);
+    assert.match(m.sip!.raw as string, /^(NOTIFY |SIP\/2\.0 )/);
+  }
+}
+
 describe('nodes: reg event', function () {
   this.timeout(30000);
   const helper = useNodeRedHelper();
@@ -48,6 +57,7 @@ describe('nodes: reg event', function () {
     assert.ok(gone.payload.changes.some((c: any) => c.kind === 'contact' && c.state === 'terminated'));
     const ended = await out.event('terminated');
     assert.equal(ended.payload.subscription, 'terminated');
+    assertEverySipRaw(out.received);
   });
 
   it('the server subscribes for each user it learns from third-party REGISTER, once per user', async () => {
@@ -84,6 +94,7 @@ describe('nodes: reg event', function () {
     const left = await out.next((m) => m.payload.aor === 'sip:bob@lab.test' && m.payload.event === 'update' && m.payload.changes.some((c: any) => c.event === 'unregistered'));
     assert.ok(left);
     await out.next((m) => m.payload.aor === 'sip:bob@lab.test' && m.payload.event === 'terminated');
+    assertEverySipRaw(out.received);
   });
 
   it('ends its subscriptions politely when the flow stops', async () => {
