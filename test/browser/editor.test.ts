@@ -95,6 +95,13 @@ describe('browser: the pack in the real Node-RED editor (headless Chromium)', fu
     return undefined;
   });
 
+  it('opens on the SIP ladder tab, which holds what the demo did before the browser connected', async () => {
+    await page.waitForFunction(() => {
+      const filters = document.querySelector('.oma-ladder-filters');
+      return !!filters && (filters as unknown as { offsetParent: unknown }).offsetParent !== null;
+    }, null, { timeout: 10000 });
+  });
+
   it('shows every node type of the pack in the palette with its own icon, and its help in the help sidebar', async () => {
     for (const type of packTypes()) {
       if (!CONFIG_TYPES.includes(type)) {
