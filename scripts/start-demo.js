@@ -99,6 +99,14 @@ function demoFlow() {
   const nodes = original.map((n) => Object.fromEntries(Object.entries(n).map(([k, v]) => [k, k === 'credentials' ? v : renamed(v)])));
   // Config nodes are named after the example they come from; here they belong to the demo.
   for (const n of nodes) if (typeof n.name === 'string') n.name = n.name.replace(/^example [\d.]+: /, 'demo: ');
+  // The demo ran before any browser connected: say where its start is to be seen.
+  const intro = nodes.find((n) => n.type === 'comment');
+  if (intro) {
+    intro.info =
+      'The demo started before your browser connected, so the debug sidebar shows only what happens from now on; ' +
+      "the SIP ladder tab in the sidebar holds the whole history, from the first REGISTER on.\n\n" +
+      (intro.info || '');
+  }
   const tab = { id: 'oma-demo-tab', type: 'tab', label: 'OMA SIP demo', info: 'Imported from the pack examples on first start.' };
   // Config nodes (no position on the canvas) stay global; oma-sip-trace is a flow node despite its prefix.
   return [tab, ...nodes.map((n) => ('x' in n ? { ...n, z: tab.id } : n))];
