@@ -7,6 +7,7 @@ import { userAgentFor } from '../lib/registration/enablers';
 import { normaliseIdentity } from '../lib/sip/uri';
 import { summarize } from '../lib/sip/summary';
 import type { SubscriptionChange } from '../lib/subscription/subscriber';
+import { changeCause } from './common/sip-cause';
 import { closeGracefully, throttled, useEndpoint } from './common/endpoint-user';
 import { translator } from './common/i18n';
 import { answerTo, compact, flag, integer, text, type NodeDef, type NodeMessage, type RedApi, type RedNode } from './common/red';
@@ -131,7 +132,7 @@ export = function (RED: RedApi): void {
       const out = answerTo(input, {
         topic: aor,
         payload: compact({ event: c.state === 'terminated' ? 'terminated' : 'subscribed', aor, subscription: c.state, reason: c.reason, error }),
-        sip: causeOf(c),
+        sip: changeCause(c),
       });
       if (error) node.error(t('oma-reg-event.errors.failed', { aor, error }), out);
       node.send(out);
@@ -209,18 +210,6 @@ function commandOf(msg: NodeMessage): Command | undefined {
     return action ? { action, aor, routeSet } : undefined;
   }
   return { action: 'subscribe', aor, routeSet };
-}
-
-/**
- * What caused a subscription change, for `msg.sip`: our exchange's response, else the
- * NOTIFY that changed the state (one may come before the 200), else a local event
- * (ended before any dialog existed), said as such so `msg.sip` is never missing.
- */
-function causeOf(c: SubscriptionChange): Record<string, unknown> {
-  const last = c.exchanges.at(-1);
-  if (last) return { ...summarize(last.response, 'in', last.responseWire) };
-  if (c.notify) return { ...summarize(c.notify.request.message, 'in', c.notify.request.wire) };
-  return { local: true, reason: c.error ?? c.reason ?? c.state };
 }
 
 function actionOf(word: string): Action {

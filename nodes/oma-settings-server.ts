@@ -3,12 +3,12 @@
 // routes to the server's endpoint, keeps the settings (in files under the
 // Node-RED user directory unless told not to) and outputs every accepted
 // publication and expiry, which the deferred-delivery flow wires from.
+import { requestCause } from './common/sip-cause';
 import * as path from 'node:path';
 import { SettingsServer, type SettingsEvent, type SettingsEventKind, type SettingsRefusal } from '../lib/server/settings-server';
 import { Publications, type StoredPublication } from '../lib/settings/publications';
 import type { IncomingRequest } from '../lib/sip/endpoint';
 import { headerText } from '../lib/sip/message';
-import { summarize } from '../lib/sip/summary';
 import { parseTrustedSources, TrustedSources } from '../lib/sip/trusted-sources';
 import { JournalStore } from '../lib/store/journal-store';
 import { MemoryStore } from '../lib/store/memory-store';
@@ -107,7 +107,7 @@ export = function (RED: RedApi): void {
         node.send({
           topic: e.aor,
           payload: { event: EVENT_NAMES[e.kind], aor: e.aor, by: e.by, settings: e.settingsView, offlineDelivery: e.offlineDelivery },
-          sip: req ? summarize(req.message, 'in', req.wire) : undefined,
+          sip: requestCause(req, EVENT_NAMES[e.kind]),
         });
       });
       s.on('subscription', () => status.now());

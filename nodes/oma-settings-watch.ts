@@ -1,6 +1,7 @@
 // Client node: SUBSCRIBE to the user's poc-settings (seed 002 steps 16-23 and
 // 29-31) and output the settings, with who set them, on every NOTIFY, so a
 // flow can resolve conflicts between two clients of one user.
+import { changeCause } from './common/sip-cause';
 import { userAgentFor } from '../lib/registration/enablers';
 import { documentView } from '../lib/settings/settings-input';
 import { SettingsWatch, type SettingsProblem, type SettingsUpdate } from '../lib/settings/settings-watch';
@@ -93,11 +94,10 @@ export = function (RED: RedApi): void {
       w.on('change', (c: SubscriptionChange) => {
         showStatus();
         if (c.state !== 'terminated' || c.previous === 'terminated') return;
-        const last = c.exchanges.at(-1);
         const msg: NodeMessage = {
           topic: aor,
           payload: compact({ event: 'terminated', aor, subscription: c.state, reason: c.reason, error: c.error }),
-          sip: last ? summarize(last.response, 'in', last.responseWire) : undefined,
+          sip: changeCause(c),
         };
         if (c.error) node.error(t('oma-settings-watch.errors.failed', { aor, error: c.error }), msg);
         node.send(msg);

@@ -1,7 +1,7 @@
 // Server node: answers the core's third-party REGISTER (seed 003 5.3) and reports users.
+import { requestCause } from './common/sip-cause';
 import { DEFAULT_MAX_EXPIRES, DEFAULT_MAX_USERS, ThirdPartyRegisterServer, type ThirdPartyEvent } from '../lib/server/third-party-register';
 import type { IncomingRequest } from '../lib/sip/endpoint';
-import { summarize } from '../lib/sip/summary';
 import { parseTrustedSources, TrustedSources } from '../lib/sip/trusted-sources';
 import { afterGoodbyes, useEndpoint } from './common/endpoint-user';
 import { translator } from './common/i18n';
@@ -45,7 +45,7 @@ export = function (RED: RedApi): void {
     server.on('event', (e: ThirdPartyEvent, req: IncomingRequest | undefined) => {
       if (closing) return; // the flow is being torn down: answer, report nothing
       showStatus();
-      node.send({ topic: e.user, payload: compact({ ...e }), sip: req ? summarize(req.message, 'in', req.wire) : undefined });
+      node.send({ topic: e.user, payload: compact({ ...e }), sip: requestCause(req, e.event) });
     });
     const removeHandler = endpoint.config.endpoint.addHandler((req) => {
       if (req.message.method !== 'REGISTER') return false;
