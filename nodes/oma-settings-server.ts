@@ -5,10 +5,9 @@
 // publication and expiry, which the deferred-delivery flow wires from.
 import { requestCause } from './common/sip-cause';
 import * as path from 'node:path';
-import { SettingsServer, type SettingsEvent, type SettingsEventKind, type SettingsRefusal } from '../lib/server/settings-server';
+import { SettingsServer, takesSettingsRequest, type SettingsEvent, type SettingsEventKind, type SettingsRefusal } from '../lib/server/settings-server';
 import { Publications, type StoredPublication } from '../lib/settings/publications';
 import type { IncomingRequest } from '../lib/sip/endpoint';
-import { headerText } from '../lib/sip/message';
 import { parseTrustedSources, TrustedSources } from '../lib/sip/trusted-sources';
 import { JournalStore } from '../lib/store/journal-store';
 import { MemoryStore } from '../lib/store/memory-store';
@@ -26,13 +25,6 @@ const EVENT_NAMES: Record<SettingsEventKind, string> = {
   remove: 'removed',
   expired: 'expired',
 };
-
-/** What the settings server would take: PUBLISH, and an initial SUBSCRIBE to poc-settings. */
-function takesWhileLoading(req: IncomingRequest): boolean {
-  const m = req.message;
-  if (m.method === 'PUBLISH') return true;
-  return m.method === 'SUBSCRIBE' && !m.headers.to.params.tag && /^\s*poc-settings\b/i.test(headerText(m, 'event') ?? '');
-}
 
 const errorOf = (e: unknown): Error => (e instanceof Error ? e : new Error(String(e)));
 
@@ -86,7 +78,7 @@ export = function (RED: RedApi): void {
     const MAX_WAITING = 1000;
     const removeHandler = endpoint.config.endpoint.addHandler((req) => {
       if (server) return server.handle(req);
-      if (!takesWhileLoading(req)) return false;
+      if (!takesSettingsRequest(req)) return false;
       if (loadError || waiting.length >= MAX_WAITING) req.respond(503, { headers: { 'retry-after': '5' } });
       else waiting.push(req);
       return true;

@@ -91,16 +91,10 @@ export class SettingsServer extends EventEmitter {
    * other events with 489) and initial SUBSCRIBEs for `poc-settings`.
    */
   readonly handle: RequestHandler = (req) => {
-    const m = req.message;
-    if (m.method === 'PUBLISH') {
-      this.publish(req).catch((err: unknown) => this.fail(req, err));
-      return true;
-    }
-    if (m.method === 'SUBSCRIBE' && !m.headers.to.params.tag && eventPackage(req) === POC_SETTINGS_EVENT) {
-      this.watch.subscribe(req).catch((err: unknown) => this.fail(req, err));
-      return true;
-    }
-    return false;
+    if (!takesSettingsRequest(req)) return false;
+    if (req.message.method === 'PUBLISH') this.publish(req).catch((err: unknown) => this.fail(req, err));
+    else this.watch.subscribe(req).catch((err: unknown) => this.fail(req, err));
+    return true;
   };
 
   /** Ends every subscription (deactivated: watchers subscribe again) and stops listening to the store. */
@@ -193,4 +187,15 @@ export class SettingsServer extends EventEmitter {
   private fail(req: IncomingRequest, err: unknown): void {
     failRequest(this, req, err);
   }
+}
+
+/**
+ * Whether the settings server takes a request: every PUBLISH (the seed's
+ * procedure answers other events with 489) and initial SUBSCRIBEs for
+ * `poc-settings`. Also what a node holds while the server's store loads.
+ */
+export function takesSettingsRequest(req: IncomingRequest): boolean {
+  const m = req.message;
+  if (m.method === 'PUBLISH') return true;
+  return m.method === 'SUBSCRIBE' && !m.headers.to.params.tag && eventPackage(req) === POC_SETTINGS_EVENT;
 }
