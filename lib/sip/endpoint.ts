@@ -310,6 +310,16 @@ export class SipEndpoint extends EventEmitter {
   }
 
   /**
+   * Ends a client transaction that still waits for its final response with a
+   * local one (RFC 3261 9.1: an INVITE still unanswered 64*T1 after its
+   * CANCEL is given up). `req` is the request as sent (its Via has our branch).
+   */
+  abandon(req: SipRequest, status: number, reason: string): void {
+    const branch = req.headers.via?.[0]?.params.branch;
+    if (branch) this.clients.get(clientKey(String(branch), req.method))?.fail(status, reason);
+  }
+
+  /**
    * Sends a request without a transaction: an ACK for a 2xx, which is its own
    * transaction-less request end to end (RFC 3261 13.2.2.4, 17.1.1.3). Rejects
    * when the next hop cannot be resolved or the endpoint is not running.

@@ -118,7 +118,7 @@ export class InviteSession extends EventEmitter {
   /** The peer's last SDP. */
   remoteSdp?: string;
   // UAC: the INVITE in progress and where it went, for CANCEL.
-  private pending?: { req: SipRequest; peer?: Peer; provisional: boolean; cancelWanted: boolean; cancelled: boolean };
+  private pending?: { req: SipRequest; peer?: Peer; provisional: boolean; cancelWanted: boolean; cancelled: boolean; giveUp?: unknown };
   /** UAC: the ACK per CSeq number of an INVITE, sent again for each retransmitted 2xx. */
   private readonly acks = new Map<number, { req: SipRequest; branch?: string; peer?: Peer }>();
   // UAS: the initial INVITE while unanswered.
@@ -271,6 +271,7 @@ export class InviteSession extends EventEmitter {
       },
       onRetransmittedFinal: (res) => this.reAck(res),
     });
+    if (inv.giveUp !== undefined) this.scheduler.clear(inv.giveUp);
     return { request: req, requestWire: result.requestWire, response: result.response, responseWire: result.responseWire };
   }
 
@@ -297,6 +298,11 @@ export class InviteSession extends EventEmitter {
     // Same branch and next hop as the INVITE: the CANCEL must meet its transaction at every hop.
     const branch = r.headers.via[0]?.params.branch ?? undefined;
     void this.ua.request(cancel, { target: inv.peer, branch: branch ?? undefined });
+    // 9.1: a callee that answers neither CANCEL nor INVITE must not hold the INVITE for ever.
+    const giveUp = this.scheduler.set(() => {
+      if (this.pending === inv) this.ua.abandon(r, 487, 'Request Terminated (no final response after CANCEL)');
+    }, 64 * this.ua.timers.t1);
+    inv.giveUp = giveUp;
   }
 
   private async onInviteAnswered(req: SipRequest, res: SipResponse, exchange: Exchange): Promise<boolean> {
@@ -490,7 +496,9 @@ export class InviteSession extends EventEmitter {
     if (method === 'INVITE' && status >= 200 && status < 300) await this.sendAck(req.headers.cseq.seq);
     if (status >= 200 && status < 300 && (method === 'INVITE' || method === 'UPDATE')) refreshTarget(d, result.response);
     if ((status === 481 || status === 408) && method !== 'BYE' && !this.ended) {
-      if (status === 408) await this.sendBye().catch(() => undefined);
+      // RFC 4028 10: a refresh answered 408 or 481 (or timed out) ends the session with BYE, as
+      // RFC 3261 12.2.1.2 ends the dialog; a proxy on the path lets go of its state too.
+      if (status === 408 || method === 'INVITE' || method === 'UPDATE') await this.sendBye().catch(() => undefined);
       this.end('refresh-failed', { status, exchange });
     }
     return exchange;

@@ -125,14 +125,20 @@ describe('session timer (RFC 4028)', function () {
     assert.equal(uac.sessionTimer?.interval, 300);
   });
 
-  it('a refresh answered 481 ends the session', async () => {
-    const { uac, uas, aliceClock } = await call({ sessionTimer: { expires: 90 } });
+  it('a refresh answered 481 ends the session with BYE (RFC 4028 10)', async () => {
+    const { uac, uas, aliceClock, bob } = await call({ sessionTimer: { expires: 90 } });
+    const byes = new Events<string>();
+    bob.on('wire', (w: WireEvent) => {
+      if (w.direction === 'in' && w.wire.startsWith('BYE ')) byes.push(w.wire);
+    });
     uas.close(); // the callee lost the dialog
     const states = statesOf(uac);
     aliceClock.advance(45_000);
     const ended = await states.next((e) => e.state === 'terminated');
     assert.equal(ended.cause, 'refresh-failed');
     assert.equal(ended.status, 481);
+    const bye = decode(await byes.next()) as SipRequest;
+    assert.equal(bye.headers['call-id'], uac.dialogState?.callId);
   });
 
   it('negotiation rules: 422 below our Min-SE, lowered to our maximum, refresher chosen when absent', () => {
