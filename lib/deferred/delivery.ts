@@ -15,7 +15,7 @@ import { buildDeliveryInvite, DELIVERY_ALLOW, IM_SERVER_USER_AGENT } from './del
 import type { DeferredMessage, DeferredMessageStore } from './message-store';
 import { CPIM_CONTENT_TYPE } from '../cpim/cpim';
 import { LazyMsrpListener } from '../msrp/lazy-listener';
-import { MsrpSession } from '../msrp/session';
+import { MsrpError, MsrpSession } from '../msrp/session';
 import { offererConnectionRole, parseMsrpMedia, type MsrpMediaDescription } from '../sdp/msrp-sdp';
 import type { SipEndpoint } from '../sip/endpoint';
 import type { Exchange } from '../sip/exchange';
@@ -44,6 +44,12 @@ export interface DeliveryOptions {
   window?: number;
   /** How long the answerer may take to open the MSRP connection when we are passive, ms. Default 30 s. */
   connectTimeoutMs?: number;
+  /**
+   * How long the callee may ring (or stay silent after 100 Trying) before we
+   * CANCEL, ms. Default 60 s: the user's client answers this INVITE by itself
+   * (automata), so a longer wait means a client that will not.
+   */
+  answerTimeoutMs?: number;
 }
 
 export interface MessageReport {
@@ -85,6 +91,8 @@ interface Running {
   stopped?: string;
   /** Every message went: the BYE is under way, and the callee closing its side is no failure. */
   hangingUp?: boolean;
+  /** Messages the callee refused one by one (the session went on without them). */
+  refused: string[];
   report: DeliveryReport;
   done: Promise<DeliveryReport>;
 }
@@ -124,7 +132,7 @@ export class DeferredDelivery extends EventEmitter {
     const existing = this.running.get(key);
     if (existing) return existing.done;
     const report: DeliveryReport = { aor: key, outcome: 'nothing', delivered: [], remaining: 0, exchanges: [] };
-    const run: Running = { aor: key, report, done: Promise.resolve(report) };
+    const run: Running = { aor: key, report, refused: [], done: Promise.resolve(report) };
     this.running.set(key, run);
     run.done = this.run(run)
       .catch((err: unknown) => {
@@ -174,21 +182,23 @@ export class DeferredDelivery extends EventEmitter {
     session.on('state', (e: SessionEvent) => {
       if (e.state !== 'terminated') return;
       if (e.cause === 'local-bye' || e.cause === 'rejected' || e.cause === 'cancelled') return;
-      this.stop(run, `session ended: ${e.cause}${e.status ? ` (${e.status})` : ''}`);
+      this.stop(run, sessionEndText(e));
     });
     session.on('refresh', (e: RefreshEvent) => {
       run.report.exchanges.push(e.exchange);
       this.noteResponse(run, e.exchange.response);
     });
     if (run.stopped) return void (await passive.close());
-    const outcome = await session.invite(invite, { onProvisional: (res) => this.noteResponse(run, res) });
+    const answerMs = this.o.answerTimeoutMs ?? 60_000;
+    const unanswered = this.scheduler.set(() => this.stop(run, `not answered within ${Math.round(answerMs / 1000)} s: cancelled`), answerMs);
+    const outcome = await session.invite(invite, { onProvisional: (res) => this.noteResponse(run, res) }).finally(() => this.scheduler.clear(unanswered));
     for (const x of outcome.exchanges) {
       run.report.exchanges.push(x);
       this.noteResponse(run, x.response);
     }
     run.report.status = outcome.response.status;
     if (!outcome.established) {
-      run.stopped ??= `INVITE answered ${outcome.response.status} ${outcome.response.reason ?? ''}`.trim();
+      run.stopped ??= inviteFailureText(outcome.exchange);
       await passive.close();
       return;
     }
@@ -273,7 +283,14 @@ export class DeferredDelivery extends EventEmitter {
       await msrp.send(deferredAsCpim(m), CPIM_CONTENT_TYPE, { messageId: msrpMessageIdOf(m.id) });
     } catch (err) {
       this.report({ ...base, status: 'failed', error: errorText(err) });
-      // Later messages must not overtake this one: the session stops, and the next one starts from it.
+      if (err instanceof MsrpError && REFUSES_THE_MESSAGE.has(err.code)) {
+        // The callee refuses this message, not the session: it would refuse it again in every
+        // session, so stopping here would hold the later ones back for ever. It stays stored.
+        run.refused.push(`message ${m.id} refused: ${errorText(err)}`);
+        return;
+      }
+      // Anything else is the session failing: later messages must not overtake this one,
+      // so the session stops and the next one starts from it.
       this.stop(run, `SEND of message ${m.id} failed: ${errorText(err)}`);
       return;
     }
@@ -320,10 +337,11 @@ export class DeferredDelivery extends EventEmitter {
     const r = run.report;
     r.remaining = this.o.messages.count(run.aor);
     const sent = r.delivered.length;
-    if (sent > 0) r.outcome = r.remaining === 0 && !run.stopped ? 'delivered' : 'partial';
+    if (sent > 0) r.outcome = r.remaining === 0 && !run.stopped && !run.refused.length ? 'delivered' : 'partial';
     else if (run.stopped) r.outcome = 'failed';
     else r.outcome = r.remaining > 0 ? 'failed' : 'nothing';
-    if (run.stopped) r.reason = run.stopped;
+    const why = [run.stopped, ...run.refused].filter((w): w is string => w !== undefined);
+    if (why.length) r.reason = why.join('; ');
     this.safeEmit('session', r);
     return r;
   }
@@ -358,6 +376,44 @@ export class DeferredDelivery extends EventEmitter {
     } catch {
       // a listener's failure must not end the delivery
     }
+  }
+}
+
+/**
+ * MSRP statuses that refuse one message and not the session (RFC 4975 10):
+ * unintelligible (400), too large (413), a media type not taken (415).
+ */
+const REFUSES_THE_MESSAGE = new Set([400, 413, 415]);
+
+/** Why an INVITE did not set up the session, for the report. */
+function inviteFailureText(x: Exchange): string {
+  const res = x.response;
+  const status = `${res.status} ${res.reason ?? ''}`.trim();
+  // A response the endpoint made up itself (Timer B, a transport failure): nothing answered.
+  if (!x.responseWire) return `no response to the INVITE (${status})`;
+  if (res.status >= 300 && res.status < 400) {
+    const targets = (Array.isArray(res.headers.contact) ? res.headers.contact : []).map((c) => c.uri).join(', ');
+    // The messages are the user's: only the user's own registrations get them, never a target a response names.
+    return `INVITE redirected (${res.status})${targets ? ` to ${targets}` : ''}: not followed`;
+  }
+  if (res.status < 300) {
+    if (!Array.isArray(res.headers.contact) || !res.headers.contact.length) return `INVITE answered ${res.status} without Contact: no session to deliver in`;
+    return `INVITE answered ${status} but the session ended at once`;
+  }
+  return `INVITE answered ${status}`;
+}
+
+/** Why a session that was up ended, for the report. */
+function sessionEndText(e: SessionEvent): string {
+  switch (e.cause) {
+    case 'refresh-failed':
+      return `the session refresh was answered ${e.status}: the callee no longer has the session`;
+    case 'session-expired':
+      return 'the session expired: no refresh in time (RFC 4028)';
+    case 'remote-bye':
+      return 'the callee ended the session (BYE)';
+    default:
+      return `session ended: ${e.cause}${e.status ? ` (${e.status})` : ''}`;
   }
 }
 

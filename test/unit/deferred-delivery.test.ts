@@ -4,29 +4,19 @@
 // connection half way. What a user checks: which messages arrived, in which
 // order, with which sender and time, and which are still stored.
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { decode } from '../../lib/sip/codec';
-import { DeferredDelivery, type DeliveryReport, type MessageReport } from '../../lib/deferred/delivery';
-import { Inbox, type InboxDuplicate, type InboxMessage } from '../../lib/deferred/inbox';
-import { DeferredMessageStore, type DeferredMessage } from '../../lib/deferred/message-store';
-import { MsrpFrameParser, writeResponse } from '../../lib/msrp/frame';
+import type { DeliveryReport } from '../../lib/deferred/delivery';
 import { MessageIdMemory } from '../../lib/msrp/reassembly';
-import { buildMsrpAnswer } from '../../lib/sdp/msrp-sdp';
 import { SipEndpoint } from '../../lib/sip/endpoint';
 import { InviteSession } from '../../lib/sip/invite-session';
 import { headerText, type SipRequest } from '../../lib/sip/message';
-import { MemoryStore } from '../../lib/store/memory-store';
 import { LabCore } from '../../lib/labcore/lab-core';
+import { ALICE, answerTo, deliveryServer, droppingMsrpPeer, SENDERS, SERVER, startInbox, storeThree, TIMES, type ServerOptions } from '../support/deferred-peers';
 import { inviteRequest, registerUser } from '../support/invite-peers';
 import { aliceMessageTo } from '../support/sip-builders';
 import { FakeScheduler } from '../support/fake-scheduler';
 import { loopbackEndpoint, type Closers } from '../support/settings-client';
 import { waitFor } from '../support/wait';
-
-const ALICE = 'sip:alice@lab.test';
-const SERVER = 'sip:im-server@lab.test';
-const SENDERS = ['sip:bob@lab.test', 'sip:carol@lab.test', 'sip:dave@lab.test'];
-const TIMES = ['2026-03-01T08:00:00.000Z', '2026-03-01T09:30:00.000Z', '2026-03-02T17:45:00.000Z'];
 
 describe('deferred delivery over INVITE and MSRP (seed 003 12.2.2.2)', function () {
   this.timeout(30000);
@@ -35,39 +25,8 @@ describe('deferred delivery over INVITE and MSRP (seed 003 12.2.2.2)', function 
     for (const c of closers.splice(0).reverse()) await c();
   });
 
-  /** The server side: a store and the delivery service on an endpoint whose every request goes to `client`. */
-  async function server(client: SipEndpoint, o: { window?: number; scheduler?: FakeScheduler } = {}) {
-    const ep = new SipEndpoint({ transport: 'udp', address: '127.0.0.1', port: 0, outboundProxy: { host: '127.0.0.1', port: client.port, transport: 'udp' } });
-    await ep.start();
-    closers.push(() => ep.close());
-    const messages = new DeferredMessageStore({ store: new MemoryStore<DeferredMessage>() });
-    await messages.load();
-    closers.push(() => messages.close());
-    const delivery = new DeferredDelivery({ endpoint: ep, messages, serverUri: SERVER, window: o.window, scheduler: o.scheduler });
-    closers.push(() => delivery.close());
-    const reports: MessageReport[] = [];
-    delivery.on('message', (r: MessageReport) => reports.push(r));
-    return { ep, messages, delivery, reports };
-  }
-
-  async function storeThree(messages: DeferredMessageStore): Promise<DeferredMessage[]> {
-    const out: DeferredMessage[] = [];
-    for (let i = 0; i < 3; i++) {
-      out.push(await messages.add({ recipient: ALICE, sender: SENDERS[i]!, contentType: 'text/plain;charset=utf-8', body: `message ${i + 1} ✓`, time: TIMES[i] }));
-    }
-    return out;
-  }
-
-  function inbox(ep: SipEndpoint, o: { setup?: 'active' | 'passive'; delivered?: MessageIdMemory } = {}) {
-    const box = new Inbox({ endpoint: ep, aor: ALICE, contactUser: 'alice', ...o });
-    box.start();
-    closers.push(() => box.close());
-    const got: InboxMessage[] = [];
-    const duplicates: InboxDuplicate[] = [];
-    box.on('message', (m: InboxMessage) => got.push(m));
-    box.on('duplicate', (d: InboxDuplicate) => duplicates.push(d));
-    return { box, got, duplicates };
-  }
+  const server = (client: SipEndpoint, o: ServerOptions = {}) => deliveryServer(closers, client.port, o);
+  const inbox = (ep: SipEndpoint, o: Parameters<typeof startInbox>[2] = {}) => startInbox(closers, ep, o);
 
   for (const setup of ['active', 'passive'] as const) {
     it(`delivers 3 stored messages in order with their sender and time, deletes them, BYE (inbox ${setup} on MSRP)`, async () => {
@@ -143,8 +102,7 @@ describe('deferred delivery over INVITE and MSRP (seed 003 12.2.2.2)', function 
     client.addHandler((r) => {
       if (r.message.method !== 'INVITE' || r.message.headers.to.params.tag) return false;
       const uas = InviteSession.answering(client, r);
-      const answer = buildMsrpAnswer(r.message.content ?? '', { address: '127.0.0.1', port: peer.port, path: peer.uri, setup: 'passive', direction: 'recvonly' });
-      uas.accept({ sdp: answer.sdp });
+      uas.accept({ sdp: answerTo(r.message.content, peer) });
       return true;
     });
     const { messages, delivery, reports } = await server(client);
@@ -168,7 +126,7 @@ describe('deferred delivery over INVITE and MSRP (seed 003 12.2.2.2)', function 
       if (r.message.method !== 'INVITE' || r.message.headers.to.params.tag) return false;
       const uas = InviteSession.answering(client, r);
       uas.on('state', (e: { state: string; cause: string }) => e.state === 'terminated' && byes.push(e.cause));
-      uas.accept({ sdp: buildMsrpAnswer(r.message.content ?? '', { address: '127.0.0.1', port: peer.port, path: peer.uri, setup: 'passive', direction: 'recvonly' }).sdp });
+      uas.accept({ sdp: answerTo(r.message.content, peer) });
       return true;
     });
     const clock = new FakeScheduler();
@@ -252,44 +210,4 @@ describe('deferred delivery over INVITE and MSRP (seed 003 12.2.2.2)', function 
 
 function parseRequest(wire: string): SipRequest {
   return decode(wire) as SipRequest;
-}
-
-/**
- * A passive MSRP peer of our own making: answers 200 to the connection's
- * empty SEND and to the first `answered` messages, then drops the
- * connection at the next message without answering it, or leaves every
- * later message unanswered (`stall`).
- */
-async function droppingMsrpPeer(answered: number, then: 'drop' | 'stall' = 'drop') {
-  let messages = 0;
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((socket) => {
-    sockets.add(socket);
-    socket.on('error', () => undefined);
-    const parser = new MsrpFrameParser();
-    socket.on('data', (data: Buffer) => {
-      for (const ev of parser.push(data)) {
-        if (ev.kind !== 'frame' || ev.frame.kind !== 'request' || ev.frame.method !== 'SEND') continue;
-        const req = ev.frame;
-        if (req.body.length > 0 && ++messages > answered) {
-          if (then === 'drop') return void socket.destroy();
-          continue;
-        }
-        socket.write(writeResponse({ transactionId: req.transactionId, code: 200, toPath: [req.fromPath[0]!], fromPath: [uri] }));
-      }
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  const uri = `msrp://127.0.0.1:${port}/droppingpeer1;tcp`;
-  return {
-    port,
-    uri,
-    received: () => messages,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
-  };
 }
