@@ -24,7 +24,7 @@ import { throttled, useEndpoint } from './common/endpoint-user';
 import { translator } from './common/i18n';
 import { exchangeSummary } from './common/registration-output';
 import { answerTo, compact, flag, integer, text, type NodeDef, type NodeMessage, type RedApi, type RedNode } from './common/red';
-import { failed, up, working } from './common/status';
+import { failed, short, up, working } from './common/status';
 
 const errorOf = (e: unknown): Error => (e instanceof Error ? e : new Error(String(e)));
 
@@ -43,6 +43,7 @@ export = function (RED: RedApi): void {
     const t = translator(RED, 'oma-deliver-deferred');
     const node = this;
     let loadError: string | undefined;
+    let lastTrouble: { text: string; fault: boolean } | undefined;
     const show = (): void => {
       if (!endpoint || endpoint.showTrouble()) return;
       if (loadError) return node.status(failed(t('oma-deliver-deferred.status.load-failed')));
@@ -50,7 +51,11 @@ export = function (RED: RedApi): void {
       if (!ready) return node.status(working(t('oma-deliver-deferred.status.loading')));
       const users = messages.users().length;
       const waiting = t('oma-deliver-deferred.status.waiting', { count: messages.size });
-      node.status(up(`${waiting} ${t('oma-deliver-deferred.status.users', { count: users })}`));
+      const text = `${waiting} ${t('oma-deliver-deferred.status.users', { count: users })}`;
+      if (!lastTrouble) return node.status(up(text));
+      // The last session that ended short: red for a fault, else (busy, no answer) an outcome beside the count.
+      const note = short(`${text}; ${lastTrouble.text}`);
+      node.status(lastTrouble.fault ? failed(note) : up(note));
     };
     const status = throttled(show, 500, () => !ready || messages.size < 100);
     const endpoint = useEndpoint(RED, node, def, t, () => status.now());
@@ -99,11 +104,10 @@ export = function (RED: RedApi): void {
 
     // The input that started a delivery to a user: its reports answer it.
     const triggers = new Map<string, NodeMessage>();
+    // One message's failure is told on the output; the session's report says once why (node.error for faults).
     delivery.on('message', (r: MessageReport) => {
       const out: NodeMessage = { topic: r.aor, payload: compact({ event: r.status, aor: r.aor, id: r.id, from: r.sender, time: isoOf(r.time), error: r.error }) };
-      const msg = answerTo(triggers.get(r.aor), out);
-      if (r.status === 'failed') node.error(t('oma-deliver-deferred.errors.message', { id: r.id, aor: r.aor, error: r.error ?? '' }), msg);
-      node.send(msg);
+      node.send(answerTo(triggers.get(r.aor), out));
     });
 
     let ready = false;
@@ -129,6 +133,13 @@ export = function (RED: RedApi): void {
     });
     endpoint.attach();
 
+    const noteSession = (report: DeliveryReport): void => {
+      if (report.failure === 'closed') return;
+      const user = report.aor.replace(/^sips?:/, '');
+      lastTrouble = report.reason ? { text: t('oma-deliver-deferred.status.last', { user, reason: report.reason }), fault: report.failure === 'fault' } : undefined;
+      status.now();
+    };
+
     const deliver = async (aor: string, input: NodeMessage, send: (m: NodeMessage) => void): Promise<void> => {
       triggers.set(aor, input);
       let report: DeliveryReport;
@@ -145,12 +156,17 @@ export = function (RED: RedApi): void {
           outcome: report.outcome,
           status: report.status,
           reason: report.reason,
+          failure: report.failure,
           delivered: report.delivered,
           remaining: report.remaining,
+          allow: report.allow,
+          contact: report.contact,
         }),
         sip: exchangeSummary(report),
       });
-      if (report.outcome === 'failed' || report.outcome === 'partial') node.warn(t('oma-deliver-deferred.errors.session', { aor, outcome: report.outcome, reason: report.reason ?? report.status ?? '' }));
+      noteSession(report);
+      // A Catch node gets what needs looking into: a session that broke. A busy or absent user is an outcome on the output.
+      if (report.failure === 'fault') node.error(t('oma-deliver-deferred.errors.session', { aor, outcome: report.outcome, reason: report.reason ?? '' }), out);
       send(out);
     };
 

@@ -62,6 +62,15 @@ export interface MessageReport {
   error?: string;
 }
 
+/**
+ * Why a session ended short, for whoever acts on it: `declined` the callee
+ * answered the INVITE with a failure (busy, unavailable, a redirect...), an
+ * outcome and no error; `unanswered` no answer at all, or none in time (the
+ * server CANCELled); `fault` the session was set up but broke, or the callee
+ * refused a message: something to look into; `closed` the service closed.
+ */
+export type DeliveryFailure = 'declined' | 'unanswered' | 'fault' | 'closed';
+
 export interface DeliveryReport {
   aor: string;
   /** delivered: every message went; partial: some went; failed: none went; nothing: nothing waited. */
@@ -70,6 +79,8 @@ export interface DeliveryReport {
   status?: number;
   /** Why the session ended short (a failure response, a dropped connection...). */
   reason?: string;
+  /** The kind of that reason; set with it. */
+  failure?: DeliveryFailure;
   /** Ids of the messages delivered (and deleted from the store), in order. */
   delivered: string[];
   /** Messages still stored for the user afterwards. */
@@ -89,6 +100,7 @@ interface Running {
   msrp?: MsrpSession;
   /** Set when the session must stop sending: the first reason wins. */
   stopped?: string;
+  failure?: DeliveryFailure;
   /** Every message went: the BYE is under way, and the callee closing its side is no failure. */
   hangingUp?: boolean;
   /** Messages the callee refused one by one (the session went on without them). */
@@ -136,7 +148,7 @@ export class DeferredDelivery extends EventEmitter {
     this.running.set(key, run);
     run.done = this.run(run)
       .catch((err: unknown) => {
-        run.stopped ??= errorText(err);
+        halt(run, errorText(err), 'fault');
       })
       .then(() => this.finish(run));
     return run.done;
@@ -146,14 +158,14 @@ export class DeferredDelivery extends EventEmitter {
   async close(): Promise<void> {
     this.closed = true;
     const runs = [...this.running.values()];
-    for (const r of runs) this.stop(r, 'the delivery service is closing');
+    for (const r of runs) this.stop(r, 'the delivery service is closing', 'closed');
     await Promise.all(runs.map((r) => r.done));
     await this.listener.close();
   }
 
   private async run(run: Running): Promise<void> {
     if (this.closed) {
-      run.stopped = 'the delivery service is closed';
+      halt(run, 'the delivery service is closed', 'closed');
       return;
     }
     if (this.o.messages.count(run.aor) === 0) return;
@@ -182,7 +194,7 @@ export class DeferredDelivery extends EventEmitter {
     session.on('state', (e: SessionEvent) => {
       if (e.state !== 'terminated') return;
       if (e.cause === 'local-bye' || e.cause === 'rejected' || e.cause === 'cancelled') return;
-      this.stop(run, sessionEndText(e));
+      this.stop(run, sessionEndText(e), 'fault');
     });
     session.on('refresh', (e: RefreshEvent) => {
       run.report.exchanges.push(e.exchange);
@@ -190,7 +202,7 @@ export class DeferredDelivery extends EventEmitter {
     });
     if (run.stopped) return void (await passive.close());
     const answerMs = this.o.answerTimeoutMs ?? 60_000;
-    const unanswered = this.scheduler.set(() => this.stop(run, `not answered within ${Math.round(answerMs / 1000)} s: cancelled`), answerMs);
+    const unanswered = this.scheduler.set(() => this.stop(run, `not answered within ${Math.round(answerMs / 1000)} s: cancelled`, 'unanswered'), answerMs);
     const outcome = await session.invite(invite, { onProvisional: (res) => this.noteResponse(run, res) }).finally(() => this.scheduler.clear(unanswered));
     for (const x of outcome.exchanges) {
       run.report.exchanges.push(x);
@@ -198,7 +210,7 @@ export class DeferredDelivery extends EventEmitter {
     }
     run.report.status = outcome.response.status;
     if (!outcome.established) {
-      run.stopped ??= inviteFailureText(outcome.exchange);
+      halt(run, inviteFailureText(outcome.exchange), inviteFailureKind(outcome.exchange));
       await passive.close();
       return;
     }
@@ -215,7 +227,7 @@ export class DeferredDelivery extends EventEmitter {
       answer = parseMsrpMedia(answerSdp ?? '');
       role = offererConnectionRole(answer);
     } catch (err) {
-      run.stopped ??= `unusable SDP answer: ${errorText(err)}`;
+      halt(run, `unusable SDP answer: ${errorText(err)}`, 'fault');
       await passive.close();
       return undefined;
     }
@@ -227,7 +239,7 @@ export class DeferredDelivery extends EventEmitter {
     } else msrp.setRemotePath(answer.path);
     run.msrp = msrp;
     msrp.on('close', (info) => {
-      if (info.byPeer && !run.hangingUp) this.stop(run, `MSRP connection dropped${info.error ? `: ${info.error.message}` : ''}`);
+      if (info.byPeer && !run.hangingUp) this.stop(run, `MSRP connection dropped${info.error ? `: ${info.error.message}` : ''}`, 'fault');
     });
     msrp.on('error', () => undefined);
     try {
@@ -236,7 +248,7 @@ export class DeferredDelivery extends EventEmitter {
       else await this.withTimeout(msrp.ready(), this.o.connectTimeoutMs ?? 30_000, 'the callee did not open the MSRP connection in time');
       return msrp;
     } catch (err) {
-      run.stopped ??= `MSRP connection failed: ${errorText(err)}`;
+      halt(run, `MSRP connection failed: ${errorText(err)}`, 'fault');
       await msrp.close();
       return undefined;
     }
@@ -291,7 +303,7 @@ export class DeferredDelivery extends EventEmitter {
       }
       // Anything else is the session failing: later messages must not overtake this one,
       // so the session stops and the next one starts from it.
-      this.stop(run, `SEND of message ${m.id} failed: ${errorText(err)}`);
+      this.stop(run, `SEND of message ${m.id} failed: ${errorText(err)}`, 'fault');
       return;
     }
     run.report.delivered.push(m.id);
@@ -316,9 +328,9 @@ export class DeferredDelivery extends EventEmitter {
   }
 
   /** Ends a session early: no more SENDs; BYE (or CANCEL while the INVITE is pending). */
-  private stop(run: Running, why: string): void {
+  private stop(run: Running, why: string, failure: DeliveryFailure): void {
     if (run.stopped || run.hangingUp) return;
-    run.stopped = why;
+    halt(run, why, failure);
     const s = run.invite;
     if (s && (s.state === 'calling' || s.state === 'early')) s.cancel();
     run.msrp?.close().catch(() => undefined);
@@ -341,7 +353,10 @@ export class DeferredDelivery extends EventEmitter {
     else if (run.stopped) r.outcome = 'failed';
     else r.outcome = r.remaining > 0 ? 'failed' : 'nothing';
     const why = [run.stopped, ...run.refused].filter((w): w is string => w !== undefined);
-    if (why.length) r.reason = why.join('; ');
+    if (why.length) {
+      r.reason = why.join('; ');
+      r.failure = run.failure ?? 'fault';
+    }
     this.safeEmit('session', r);
     return r;
   }
@@ -384,6 +399,19 @@ export class DeferredDelivery extends EventEmitter {
  * unintelligible (400), too large (413), a media type not taken (415).
  */
 const REFUSES_THE_MESSAGE = new Set([400, 413, 415]);
+
+/** Records why a session stops; the first reason wins. */
+function halt(run: Running, why: string, failure: DeliveryFailure): void {
+  if (run.stopped) return;
+  run.stopped = why;
+  run.failure = failure;
+}
+
+/** The kind of an INVITE that did not set up the session. */
+function inviteFailureKind(x: Exchange): DeliveryFailure {
+  if (!x.responseWire) return 'unanswered';
+  return x.response.status < 300 ? 'fault' : 'declined';
+}
 
 /** Why an INVITE did not set up the session, for the report. */
 function inviteFailureText(x: Exchange): string {

@@ -29,7 +29,7 @@ describe('nodes: deliver deferred and inbox', function () {
   });
 
   /** The lab flow with alice (not registered until told), her publisher and inbox, the settings server and the deliver node. */
-  async function start(offlineDelivery: 'true' | 'false') {
+  async function start(offlineDelivery: 'true' | 'false', o: { inbox?: boolean } = {}) {
     const corePort = await freePort();
     const serverPort = await freePort();
     const { flow, credentials } = labFlow({
@@ -45,13 +45,13 @@ describe('nodes: deliver deferred and inbox', function () {
     flow.push(
       { id: 'pub', type: 'oma-publish-settings', endpoint: 'ep-client', user: 'user-alice', imOfflineDelivery: offlineDelivery, imIsb: 'false', wires: [['pub-out']] },
       { id: 'pub-out', type: 'collect' },
-      { id: 'inbox', type: 'oma-inbox', endpoint: 'ep-client', user: 'user-alice', infoEvent: 'deferred-messages', wires: [['inbox-out']] },
       { id: 'inbox-out', type: 'collect' },
       { id: 'settings', type: 'oma-settings-server', endpoint: 'ep-server', persist: false, wires: [['settings-out', 'deliver']] },
       { id: 'settings-out', type: 'collect' },
       { id: 'deliver', type: 'oma-deliver-deferred', endpoint: 'ep-server', persist: false, infoEvent: 'deferred-messages', wires: [['deliver-out']] },
       { id: 'deliver-out', type: 'collect' },
     );
+    if (o.inbox !== false) flow.push({ id: 'inbox', type: 'oma-inbox', endpoint: 'ep-client', user: 'user-alice', infoEvent: 'deferred-messages', wires: [['inbox-out']] });
     await helper.load(allNodes, flow, credentials);
     const bob = await loopbackEndpoint(closers, corePort);
     return { bob, deliverOut: collected('deliver-out'), inboxOut: collected('inbox-out'), settingsOut: collected('settings-out') };
@@ -96,6 +96,29 @@ describe('nodes: deliver deferred and inbox', function () {
     assert.equal(direct.payload.from, BOB);
     assert.equal(direct.payload.body, 'welcome back');
     assert.ok(!deliverOut.received.some((m) => m.payload.event === 'stored'), 'the server keeps nothing more');
+  });
+
+  it('a callee that refuses the INVITE is an outcome on the output and in the status, not a node error; the message stays', async () => {
+    const { bob, deliverOut } = await start('true', { inbox: false });
+    const deliver = helper.getNode('deliver');
+    const errors: string[] = [];
+    deliver.on('call:error', (c: { args: unknown[] }) => errors.push(String(c.args[0])));
+    assert.equal(await bobWrites(bob, 'are you there?'), 202);
+    const stored = await deliverOut.event('stored');
+    helper.getNode('reg-alice').receive({ payload: 'register' });
+    // alice's endpoint has no inbox: it answers the INVITE 405 with its Allow list.
+    const session = await deliverOut.event('session', 30000);
+    assert.equal(session.payload.outcome, 'failed', JSON.stringify(session.payload));
+    assert.equal(session.payload.failure, 'declined');
+    assert.equal(session.payload.status, 405);
+    assert.match(session.payload.reason, /INVITE answered 405/);
+    assert.match(session.payload.allow, /\bMESSAGE\b/, "the callee's Allow, as 12.2.2.2 has the server store it");
+    assert.deepEqual(session.payload.delivered, []);
+    assert.equal(session.payload.remaining, 1);
+    await statusOf(deliver, (s) => s.fill === 'green' && /^1 waiting for 1 user; alice@lab\.test: INVITE answered 405/.test(String(s.text)), 5000, 'the outcome in the status');
+    assert.deepEqual(errors, [], 'no node.error for an answer of the callee');
+    assert.ok(!deliverOut.received.some((m) => m.payload.event === 'delivered' || m.payload.event === 'failed'), 'no message was sent');
+    assert.equal(stored.payload.to, ALICE);
   });
 
   it('with offline delivery off delivers nothing, and the inbox’s fetch lists the waiting message', async () => {

@@ -80,6 +80,7 @@ describe('deferred delivery: failures and faults (seed 003 12.2.2.2)', function 
         assert.equal(report.outcome, 'failed');
         assert.equal(report.status, status);
         assert.equal(report.reason, `INVITE answered ${status} ${reason}`);
+        assert.equal(report.failure, 'declined', 'an answer of the callee, not a fault');
         assert.equal(report.allow, 'INVITE, ACK, BYE, CANCEL, MESSAGE');
         assert.deepEqual(messages.list(ALICE).map((m) => m.id), stored.map((m) => m.id));
         assert.equal(report.remaining, 3);
@@ -101,6 +102,7 @@ describe('deferred delivery: failures and faults (seed 003 12.2.2.2)', function 
       assert.equal(report.outcome, 'failed');
       assert.equal(report.status, 408);
       assert.match(report.reason ?? '', /no response to the INVITE/i, report.reason);
+      assert.equal(report.failure, 'unanswered');
       assert.equal(messages.count(ALICE), 3);
     });
 
@@ -119,6 +121,7 @@ describe('deferred delivery: failures and faults (seed 003 12.2.2.2)', function 
       assert.match(report.reason ?? '', /redirected \(302\) to sip:alice@elsewhere\.test: not followed/, report.reason);
       assert.equal(report.contact, 'sip:alice@elsewhere.test', 'the Contact of the 3xx is kept like any other');
       assert.equal(invites, 1, 'no INVITE to the redirect target');
+      assert.equal(report.failure, 'declined');
       assert.equal(messages.count(ALICE), 3);
     });
 
@@ -136,6 +139,7 @@ describe('deferred delivery: failures and faults (seed 003 12.2.2.2)', function 
       assert.equal(report.outcome, 'failed');
       assert.equal(report.status, 200);
       assert.match(report.reason ?? '', /200 without Contact/, report.reason);
+      assert.equal(report.failure, 'fault');
       assert.equal(messages.count(ALICE), 3);
       assert.equal(peer.received(), 0);
     });
@@ -178,6 +182,7 @@ describe('deferred delivery: failures and faults (seed 003 12.2.2.2)', function 
       assert.equal(report.outcome, 'failed');
       assert.equal(report.status, 487);
       assert.match(report.reason ?? '', /not answered within 20 s/, report.reason);
+      assert.equal(report.failure, 'unanswered');
       const [invite] = sipOf(incoming, 'INVITE ');
       const [cancel] = sipOf(incoming, 'CANCEL ');
       assert.ok(cancel, 'the CANCEL reached the callee');
@@ -199,6 +204,7 @@ describe('deferred delivery: failures and faults (seed 003 12.2.2.2)', function 
       const report = await done;
       assert.equal(report.status, 487);
       assert.match(report.reason ?? '', /closing/);
+      assert.equal(report.failure, 'closed');
       assert.equal(messages.count(ALICE), 3);
     });
 
@@ -305,6 +311,7 @@ describe('deferred delivery: failures and faults (seed 003 12.2.2.2)', function 
       const report = await done;
       assert.equal(report.outcome, 'partial');
       assert.match(report.reason ?? '', /refresh.*481/, report.reason);
+      assert.equal(report.failure, 'fault');
       assert.deepEqual(report.delivered, [stored[0]!.id]);
       assert.deepEqual(messages.list(ALICE).map((m) => m.id), [stored[1]!.id, stored[2]!.id]);
     });
@@ -370,6 +377,7 @@ describe('deferred delivery: failures and faults (seed 003 12.2.2.2)', function 
         assert.equal(report.outcome, 'failed');
         assert.equal(report.status, 200);
         assert.match(report.reason ?? '', reason, report.reason);
+        assert.equal(report.failure, 'fault');
         assert.equal(messages.count(ALICE), 3);
         const seen = states[0]!;
         const end = await seen.next((e: SessionEvent) => e.state === 'terminated');
@@ -401,6 +409,7 @@ describe('deferred delivery: failures and faults (seed 003 12.2.2.2)', function 
         assert.deepEqual(report.delivered, [stored[0]!.id, stored[2]!.id]);
         assert.deepEqual(messages.list(ALICE).map((m) => m.id), [stored[1]!.id]);
         assert.match(report.reason ?? '', new RegExp(`message ${stored[1]!.id} refused.*${code}`), report.reason);
+        assert.equal(report.failure, 'fault');
         assert.deepEqual(reports.map((r) => r.status), ['delivered', 'failed', 'delivered']);
         assert.match(reports[1]!.error ?? '', new RegExp(String(code)));
         await waitFor(() => byes.length === 1, 'the BYE');
@@ -414,6 +423,7 @@ describe('deferred delivery: failures and faults (seed 003 12.2.2.2)', function 
       assert.deepEqual(report.delivered, [stored[0]!.id]);
       assert.deepEqual(messages.list(ALICE).map((m) => m.id), [stored[1]!.id, stored[2]!.id]);
       assert.match(report.reason ?? '', /481/, report.reason);
+      assert.equal(report.failure, 'fault');
       assert.equal(peer.received(), 2, 'nothing sent after the 481');
       await waitFor(() => byes.length === 1, 'the BYE');
     });
