@@ -435,6 +435,7 @@ function inviteFailureText(x: Exchange): string {
 function sessionEndText(e: SessionEvent): string {
   switch (e.cause) {
     case 'refresh-failed':
+      if (e.exchange && !e.exchange.responseWire) return `the session refresh got no response (${e.status}): the callee is gone`;
       return `the session refresh was answered ${e.status}: the callee no longer has the session`;
     case 'session-expired':
       return 'the session expired: no refresh in time (RFC 4028)';

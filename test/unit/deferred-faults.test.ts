@@ -52,6 +52,18 @@ describe('deferred delivery: failures and faults (seed 003 12.2.2.2)', function 
     return peer;
   }
 
+  /** A callee that accepts with an MSRP answer towards a scripted peer (and `headers` in its 200); `callee()` is its session. */
+  async function acceptingCallee(headers: Record<string, string> = {}) {
+    const client = await loopbackEndpoint(closers);
+    const peer = await msrpPeer();
+    let session: InviteSession | undefined;
+    scriptedCallee(client, (uas, r) => {
+      session = uas;
+      uas.accept({ sdp: answerTo(r.message.content, peer), headers });
+    });
+    return { client, peer, callee: () => session! };
+  }
+
   /** A store whose deletes the test can hold: the delivery pauses after a SEND's 200 until release(). */
   function holdingStore() {
     const store = new FlakyStore<DeferredMessage>(new MemoryStore<DeferredMessage>());
@@ -289,13 +301,7 @@ describe('deferred delivery: failures and faults (seed 003 12.2.2.2)', function 
     });
 
     it('a refresh answered 481 ends the session with BYE (RFC 4028 10); the unsent messages stay stored', async () => {
-      const client = await loopbackEndpoint(closers);
-      const peer = await msrpPeer();
-      let callee: InviteSession | undefined;
-      scriptedCallee(client, (uas, r) => {
-        callee = uas;
-        uas.accept({ sdp: answerTo(r.message.content, peer) });
-      });
+      const { client, callee } = await acceptingCallee();
       const store = holdingStore();
       const clock = new FakeScheduler();
       const { messages, delivery } = await server(client, { store, window: 1, scheduler: clock, sessionExpires: 90 });
@@ -304,7 +310,7 @@ describe('deferred delivery: failures and faults (seed 003 12.2.2.2)', function 
       store.hold = true;
       const done = delivery.deliver(ALICE);
       await waitFor(() => store.waiting === 1, 'the first message answered');
-      callee!.close(); // the callee lost the dialog: 481 to what comes in it
+      callee().close(); // the callee lost the dialog: 481 to what comes in it
       clock.advance(45_000);
       await waitFor(() => sipOf(incoming, 'BYE ').length === 1, 'the BYE after the 481');
       store.release();
@@ -314,6 +320,61 @@ describe('deferred delivery: failures and faults (seed 003 12.2.2.2)', function 
       assert.equal(report.failure, 'fault');
       assert.deepEqual(report.delivered, [stored[0]!.id]);
       assert.deepEqual(messages.list(ALICE).map((m) => m.id), [stored[1]!.id, stored[2]!.id]);
+    });
+
+    it('a refresh left unanswered (408 after Timer F) ends the session with BYE; the unsent messages stay stored', async () => {
+      // A callee of raw datagrams: answers the INVITE and the BYE, never the UPDATE.
+      const callee = await new RawUdpPeer().open();
+      closers.push(() => callee.close());
+      const peer = await msrpPeer();
+      const store = holdingStore();
+      const clock = new FakeScheduler();
+      const { ep, messages, delivery } = await server(callee.port, { store, window: 1, scheduler: clock, sipScheduler: clock });
+      const stored = await storeThree(messages);
+      store.hold = true;
+      const done = delivery.deliver(ALICE);
+      const invite = decode(await callee.next((w) => w.startsWith('INVITE '), 10000, 'the INVITE')) as SipRequest;
+      const contact = [{ uri: `sip:alice@127.0.0.1:${callee.port}`, params: {} }];
+      const ok = makeResponse(invite, 200, {
+        toTag: 'silent1',
+        headers: { contact, 'session-expires': '1800;refresher=uac', require: 'timer' },
+        body: answerTo(invite.content, peer),
+        contentType: 'application/sdp',
+      });
+      callee.send(ep.port, encode(ok));
+      await waitFor(() => store.waiting === 1, 'the first message answered');
+      clock.advance(900_000);
+      await callee.next((w) => w.startsWith('UPDATE '), 10000, 'the UPDATE');
+      clock.advance(64 * 500);
+      const bye = decode(await callee.next((w) => w.startsWith('BYE '), 10000, 'the BYE after the timeout')) as SipRequest;
+      callee.send(ep.port, encode(makeResponse(bye, 200)));
+      store.release();
+      const report = await done;
+      assert.equal(report.outcome, 'partial');
+      assert.match(report.reason ?? '', /refresh got no response \(408\)/, report.reason);
+      assert.equal(report.failure, 'fault');
+      assert.deepEqual(messages.list(ALICE).map((m) => m.id), [stored[1]!.id, stored[2]!.id]);
+    });
+
+    it('a 2xx that names the callee refresher (refresher=uas): the server does not refresh, answers the callee’s UPDATE and goes on', async () => {
+      const { client, callee } = await acceptingCallee({ 'session-expires': '90;refresher=uas' });
+      const store = holdingStore();
+      const clock = new FakeScheduler();
+      const { ep, messages, delivery } = await server(client, { store, window: 1, scheduler: clock, sessionExpires: 90 });
+      await storeThree(messages);
+      const sent = wiresOf(ep, 'out');
+      store.hold = true;
+      const done = delivery.deliver(ALICE);
+      await waitFor(() => store.waiting === 1, 'the first message answered');
+      clock.advance(45_000);
+      const refresh = await callee().update();
+      assert.equal(sipOf(sent, 'UPDATE ').length, 0, 'the callee refreshes, not the server');
+      assert.equal(refresh.response.status, 200);
+      assert.equal(headerText(refresh.response, 'session-expires'), '90;refresher=uac', 'in its own UPDATE the callee is the UAC: still the refresher');
+      store.release();
+      const report = await done;
+      assert.equal(report.outcome, 'delivered', report.reason);
+      assert.ok(report.exchanges.some((x) => x.request?.method === 'UPDATE' && x.response.status === 200), "the callee's refresh is in the report");
     });
 
     for (const c of [
