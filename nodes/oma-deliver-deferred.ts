@@ -89,7 +89,9 @@ export = function (RED: RedApi): void {
     } catch (err) {
       node.error(errorOf(err).message);
     }
-    const delivery = new DeferredDelivery({ endpoint: config.endpoint, messages, serverUri });
+    // The callee may ring this long before the server CANCELs (5 s to an hour, as the editor checks).
+    const answerTimeoutMs = Math.min(3600, Math.max(5, integer(def, 'answerTimeout', 60))) * 1000;
+    const delivery = new DeferredDelivery({ endpoint: config.endpoint, messages, serverUri, answerTimeoutMs });
 
     const refused = (r: ServerRefusal): void => {
       const line = t('oma-deliver-deferred.log.refused', { method: r.method, status: r.status, reason: r.reason });
