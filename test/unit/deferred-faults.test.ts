@@ -204,6 +204,24 @@ describe('deferred delivery: failures and faults (seed 003 12.2.2.2)', function 
       assert.equal(messages.count(ALICE), 3);
     });
 
+    it('a callee silent after 100 Trying is CANCELled too; 487', async () => {
+      const client = await loopbackEndpoint(closers);
+      let invites = 0;
+      client.addHandler((r) => r.message.method === 'INVITE' && ++invites > 0); // taken, never answered: the endpoint's 100 only
+      const clock = new FakeScheduler();
+      const { ep, messages, delivery } = await server(client, { scheduler: clock, answerTimeoutMs: 20_000 });
+      await storeThree(messages);
+      const answers = wiresOf(ep, 'in');
+      const done = delivery.deliver(ALICE);
+      await waitFor(() => answers.some((w) => w.startsWith('SIP/2.0 100')), 'the 100 Trying');
+      clock.advance(20_000);
+      const report = await done;
+      assert.equal(report.status, 487);
+      assert.equal(report.failure, 'unanswered');
+      assert.equal(invites, 1);
+      assert.equal(messages.count(ALICE), 3);
+    });
+
     it('closing the service while the callee rings CANCELs; every message stays stored', async () => {
       const client = await loopbackEndpoint(closers);
       scriptedCallee(client, (uas) => uas.progress(180));
