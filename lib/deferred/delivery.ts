@@ -3,9 +3,11 @@
 // each wrapped in message/cpim with its original sender and time, each
 // deleted from the store only once its SEND got 200, then BYE.
 //
-// Whatever goes wrong (a failure response, a CANCEL, the MSRP connection
-// dropped, a refresh answered 481) ends the session and leaves every message
-// not yet confirmed in the store for the next trigger. A crash between a 200
+// Whatever goes wrong (a failure response, no answer in time so we CANCEL,
+// the MSRP connection dropped, a refresh answered 481) ends the session and
+// leaves every message not yet confirmed in the store for the next trigger;
+// the report says why and of what kind (DeliveryFailure). A callee refusing
+// one message (400, 413, 415 to its SEND) only skips that one: it stays stored. A crash between a 200
 // and the store's delete delivers that one message again: it keeps its
 // Message-ID (the stored id), so the receiving side drops the duplicate.
 import { createHash } from 'node:crypto';
