@@ -2,12 +2,15 @@
 // 004 7.2.6). Answers the IM server's delivery INVITE and takes the messages
 // over MSRP, takes pager-mode MESSAGEs too, and outputs each with its
 // original sender and time; on input, fetches the list of what still waits
-// (a SUBSCRIBE to deferred-message info with Expires 0).
+// (a SUBSCRIBE to deferred-message info with Expires 0), when asked and, wired
+// to a register node, after each initial registration (seed 004 7.2.6.1: "based
+// on CPM User request or after registration").
 import { Inbox, type InboxDuplicate, type InboxMessage } from '../lib/deferred/inbox';
 import { DEFERRED_LIST_CONTENT_TYPE, readHistoryList } from '../lib/deferred/history-list';
 import { userAgentFor } from '../lib/registration/enablers';
 import { DEFAULT_DEFERRED_INFO_EVENT } from '../lib/server/deferred-info-server';
 import { summarize } from '../lib/sip/summary';
+import { normaliseIdentity } from '../lib/sip/uri';
 import { Subscriber, type NotifyEvent, type SubscriptionChange } from '../lib/subscription/subscriber';
 import { closeGracefully } from './common/endpoint-user';
 import { translator } from './common/i18n';
@@ -26,11 +29,14 @@ export = function (RED: RedApi): void {
     const t = translator(RED, 'oma-inbox');
     const node = this;
     let received = 0;
+    /** What the last fetch listed; unknown until the first fetch. */
+    let waiting: number | undefined;
     let startError: string | undefined;
     const showStatus = (): void => {
       if (!client || client.endpoint.showTrouble()) return;
       if (startError) return node.status(failed(t('oma-inbox.status.failed')));
-      node.status(up(t('oma-inbox.status.received', { count: received })));
+      const got = t('oma-inbox.status.received', { count: received });
+      node.status(up(waiting === undefined ? got : `${got}, ${t('oma-inbox.status.waiting', { count: waiting })}`));
     };
     const client = useUserEndpoint(RED, node, def, t, () => showStatus());
     if (!client) return;
@@ -118,9 +124,13 @@ export = function (RED: RedApi): void {
     };
 
     node.on('input', (msg, send, done) => {
-      const p = msg.payload;
-      if (typeof p !== 'string' || p.trim().toLowerCase() !== 'fetch') {
+      const input = inputOf(msg.payload, aor, config.domain);
+      if (input === 'invalid') {
         done(new Error(t('oma-inbox.errors.input')));
+        return;
+      }
+      if (input === 'ignore') {
+        done();
         return;
       }
       fetch()
@@ -136,6 +146,8 @@ export = function (RED: RedApi): void {
           const messages = list.list.entries.map((e) =>
             compact({ id: e.reference, from: e.pager?.from, to: e.pager?.to, time: e.pager?.timeStamp ?? e.date, size: e.size, subject: e.subject, expiry: e.expiry }),
           );
+          waiting = messages.length;
+          showStatus();
           send(answerTo(msg, { topic: aor, payload: { event: 'waiting', aor, messages }, sip }));
         })
         .then(
@@ -161,3 +173,17 @@ export = function (RED: RedApi): void {
     );
   });
 };
+
+/**
+ * `fetch`, or a register node's output: its `registered` (an initial
+ * registration of this inbox's user) fetches, its other events and outputs
+ * for other users are left alone, as the publish settings node does.
+ */
+function inputOf(p: unknown, aor: string, domain: string): 'fetch' | 'ignore' | 'invalid' {
+  if (typeof p === 'string') return p.trim().toLowerCase() === 'fetch' ? 'fetch' : 'invalid';
+  if (!p || typeof p !== 'object' || Array.isArray(p)) return 'invalid';
+  const r = p as Record<string, unknown>;
+  if (typeof r.event !== 'string') return 'invalid';
+  if (typeof r.aor === 'string' && normaliseIdentity(r.aor.trim(), domain) !== aor) return 'ignore';
+  return r.event === 'registered' ? 'fetch' : 'ignore';
+}
