@@ -157,6 +157,12 @@ describe('nodes: deliver deferred and inbox', function () {
     while (errors.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     assert.equal(errors.length, 2, JSON.stringify(errors));
     for (const e of errors) assert.match(e, /msg\.payload must be "fetch".*register node/);
+
+    // Delivered after all: the message is received, and the status no longer counts it as waiting.
+    helper.getNode('deliver').receive({ payload: { action: 'deliver', aor: ALICE } });
+    const got = await inboxOut.event('message', 30000);
+    assert.equal(got.payload.id, stored.payload.id, 'the stored id travels as the Message-ID');
+    await statusOf(inbox, (s) => s.text === '1 message received, 0 waiting', 5000, 'nothing waits any more');
   });
 
   it('stores a message from the flow, keeps the input’s properties, and refuses bad input with an error', async () => {

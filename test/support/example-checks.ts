@@ -155,6 +155,7 @@ export async function checkExample(helper: Helper, ex: LoadedExample): Promise<v
       const m = await tap.next((x) => x.payload.event === 'message' && x.payload.body === w.body, 20000, `${box.id} receives ${w.id}`);
       assert.equal(m.payload.from, w.from, 'the original sender');
       assert.equal(m.payload.time, w.time, 'the original time');
+      assert.equal(m.payload.id, w.id, 'the id the server listed it under');
     }
     // Fetching the list, as a user clicks it: what was delivered no longer waits.
     const feeder = injects.find((i) => (i.wires as string[][]).some((x) => x.includes(String(box.id))) && String(i.payload) === 'fetch');
