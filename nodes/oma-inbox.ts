@@ -2,21 +2,21 @@
 // 004 7.2.6). Answers the IM server's delivery INVITE and takes the messages
 // over MSRP, takes pager-mode MESSAGEs too, and outputs each with its
 // original sender and time; on input, fetches the list of what still waits
-// (a SUBSCRIBE to deferred-message info with Expires 0).
+// (a SUBSCRIBE to deferred-message info with Expires 0), when asked and, wired
+// to a register node, after each initial registration (seed 004 7.2.6.1: "based
+// on CPM User request or after registration").
 import { Inbox, type InboxDuplicate, type InboxMessage } from '../lib/deferred/inbox';
 import { DEFERRED_LIST_CONTENT_TYPE, readHistoryList } from '../lib/deferred/history-list';
+import { InfoFetch, type InfoFetchResult } from '../lib/deferred/info-fetch';
 import { userAgentFor } from '../lib/registration/enablers';
 import { DEFAULT_DEFERRED_INFO_EVENT } from '../lib/server/deferred-info-server';
 import { summarize } from '../lib/sip/summary';
-import { Subscriber, type NotifyEvent, type SubscriptionChange } from '../lib/subscription/subscriber';
+import { normaliseIdentity } from '../lib/sip/uri';
 import { closeGracefully } from './common/endpoint-user';
 import { translator } from './common/i18n';
 import { answerTo, compact, text, type NodeDef, type NodeMessage, type RedApi, type RedNode } from './common/red';
 import { authUserOf, useUserEndpoint } from './common/settings-client';
 import { failed, up } from './common/status';
-
-/** How long a fetch waits for its NOTIFY after the SUBSCRIBE was answered. */
-const FETCH_TIMEOUT_MS = 32_000;
 
 const errorOf = (e: unknown): Error => (e instanceof Error ? e : new Error(String(e)));
 
@@ -26,11 +26,14 @@ export = function (RED: RedApi): void {
     const t = translator(RED, 'oma-inbox');
     const node = this;
     let received = 0;
+    /** The ids the last fetch listed, less those received since; unknown until the first fetch. */
+    let waiting: Set<string> | undefined;
     let startError: string | undefined;
     const showStatus = (): void => {
       if (!client || client.endpoint.showTrouble()) return;
       if (startError) return node.status(failed(t('oma-inbox.status.failed')));
-      node.status(up(t('oma-inbox.status.received', { count: received })));
+      const got = t('oma-inbox.status.received', { count: received });
+      node.status(up(waiting === undefined ? got : `${got}, ${t('oma-inbox.status.waiting', { count: waiting.size })}`));
     };
     const client = useUserEndpoint(RED, node, def, t, () => showStatus());
     if (!client) return;
@@ -42,6 +45,8 @@ export = function (RED: RedApi): void {
     const inbox = new Inbox({ endpoint: config.endpoint, aor, contactUser });
     inbox.on('message', (m: InboxMessage) => {
       received++;
+      // A delivered message carries its stored id (the list's reference) as its Message-ID.
+      waiting?.delete(m.messageId);
       showStatus();
       node.send({
         topic: aor,
@@ -77,50 +82,39 @@ export = function (RED: RedApi): void {
         showStatus();
       });
 
-    const fetches = new Set<Subscriber>();
+    const fetches = new Set<InfoFetch>();
+    let released = false;
     /** One SUBSCRIBE with Expires 0: the server answers with one NOTIFY carrying the list, and the subscription is over. */
-    const fetch = async (): Promise<{ notify: NotifyEvent; exchanges: SubscriptionChange['exchanges'] }> => {
+    const fetch = async (): Promise<InfoFetchResult> => {
       await config.ready();
-      const sub = new Subscriber(config.endpoint, {
+      const f = new InfoFetch(config.endpoint, {
         target: aor,
         from: aor,
         event: infoEvent,
         accept: [DEFERRED_LIST_CONTENT_TYPE],
-        expires: 0,
         contactUser,
         username: authUserOf(user, aor),
         password: user.password,
         userAgent: userAgentFor(user.enabler, user.release),
       });
-      fetches.add(sub);
-      let timer: NodeJS.Timeout | undefined;
+      fetches.add(f);
       try {
-        return await new Promise((resolve, reject) => {
-          let exchanges: SubscriptionChange['exchanges'] = [];
-          sub.on('notify', (n: NotifyEvent) => {
-            // At once, before the subscriber reads the terminated state as a reason to subscribe again.
-            sub.stop();
-            resolve({ notify: n, exchanges });
-          });
-          sub.on('change', (c: SubscriptionChange) => {
-            if (c.exchanges.length) exchanges = c.exchanges;
-            if (c.state === 'terminated' && c.error) reject(new Error(t('oma-inbox.errors.fetch', { error: c.error })));
-          });
-          timer = setTimeout(() => reject(new Error(t('oma-inbox.errors.fetch', { error: 'no NOTIFY' }))), FETCH_TIMEOUT_MS);
-          sub.start().catch(reject);
-        });
+        return await f.run();
+      } catch (e) {
+        throw new Error(t('oma-inbox.errors.fetch', { error: errorOf(e).message }));
       } finally {
-        clearTimeout(timer);
-        sub.stop();
-        sub.removeAllListeners();
-        fetches.delete(sub);
+        fetches.delete(f);
       }
     };
 
     node.on('input', (msg, send, done) => {
-      const p = msg.payload;
-      if (typeof p !== 'string' || p.trim().toLowerCase() !== 'fetch') {
+      const input = inputOf(msg.payload, aor, config.domain);
+      if (input === 'invalid') {
         done(new Error(t('oma-inbox.errors.input')));
+        return;
+      }
+      if (input === 'ignore') {
+        done();
         return;
       }
       fetch()
@@ -136,11 +130,14 @@ export = function (RED: RedApi): void {
           const messages = list.list.entries.map((e) =>
             compact({ id: e.reference, from: e.pager?.from, to: e.pager?.to, time: e.pager?.timeStamp ?? e.date, size: e.size, subject: e.subject, expiry: e.expiry }),
           );
+          waiting = new Set(list.list.entries.map((e) => e.reference));
+          showStatus();
           send(answerTo(msg, { topic: aor, payload: { event: 'waiting', aor, messages }, sip }));
         })
         .then(
           () => done(),
-          (e: unknown) => done(errorOf(e)),
+          // A fetch the node's close gave up on is no error of the input's.
+          (e: unknown) => done(released ? undefined : errorOf(e)),
         );
     });
 
@@ -154,10 +151,25 @@ export = function (RED: RedApi): void {
         clearTimeout(timer);
       },
       () => {
-        for (const s of fetches) s.stop();
+        released = true;
+        for (const f of fetches) f.abort();
         inbox.close().catch(() => undefined);
         inbox.removeAllListeners();
       },
     );
   });
 };
+
+/**
+ * `fetch`, or a register node's output: its `registered` (an initial
+ * registration of this inbox's user) fetches, its other events and outputs
+ * for other users are left alone, as the publish settings node does.
+ */
+function inputOf(p: unknown, aor: string, domain: string): 'fetch' | 'ignore' | 'invalid' {
+  if (typeof p === 'string') return p.trim().toLowerCase() === 'fetch' ? 'fetch' : 'invalid';
+  if (!p || typeof p !== 'object' || Array.isArray(p)) return 'invalid';
+  const r = p as Record<string, unknown>;
+  if (typeof r.event !== 'string') return 'invalid';
+  if (typeof r.aor === 'string' && normaliseIdentity(r.aor.trim(), domain) !== aor) return 'ignore';
+  return r.event === 'registered' ? 'fetch' : 'ignore';
+}

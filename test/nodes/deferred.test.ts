@@ -29,7 +29,7 @@ describe('nodes: deliver deferred and inbox', function () {
   });
 
   /** The lab flow with alice (not registered until told), her publisher and inbox, the settings server and the deliver node. */
-  async function start(offlineDelivery: 'true' | 'false', o: { inbox?: boolean } = {}) {
+  async function start(offlineDelivery: 'true' | 'false', o: { inbox?: boolean; inboxAfterRegistration?: boolean } = {}) {
     const corePort = await freePort();
     const serverPort = await freePort();
     const { flow, credentials } = labFlow({
@@ -42,6 +42,7 @@ describe('nodes: deliver deferred and inbox', function () {
     flow.find((n) => n.id === 'core')!.settingsEvents = 'poc-settings deferred-messages';
     const reg = flow.find((n) => n.id === 'reg-alice')!;
     (reg.wires as string[][])[0]!.push('pub');
+    if (o.inboxAfterRegistration) (reg.wires as string[][])[0]!.push('inbox');
     flow.push(
       { id: 'pub', type: 'oma-publish-settings', endpoint: 'ep-client', user: 'user-alice', imOfflineDelivery: offlineDelivery, imIsb: 'false', wires: [['pub-out']] },
       { id: 'pub-out', type: 'collect' },
@@ -142,6 +143,49 @@ describe('nodes: deliver deferred and inbox', function () {
     assert.ok(!deliverOut.received.some((m) => m.payload.event === 'session' || m.payload.event === 'delivered'), 'no delivery');
     assert.ok(!inboxOut.received.some((m) => m.payload.event === 'message'), 'nothing in the inbox');
     await statusOf(helper.getNode('deliver'), (s) => s.text === '1 waiting for 1 user', 5000, 'still waiting');
+  });
+
+  it('wired to alice’s register node, the inbox lists what waits after her registration and leaves other outputs alone', async () => {
+    const { bob, deliverOut, inboxOut } = await start('false', { inboxAfterRegistration: true });
+    assert.equal(await bobWrites(bob, 'call me'), 202);
+    const stored = await deliverOut.event('stored');
+    const inbox = helper.getNode('inbox');
+    const errors: string[] = [];
+    inbox.on('call:error', (c: { args: unknown[] }) => errors.push(String(c.args[0])));
+    helper.getNode('reg-alice').receive({ payload: 'register' });
+    const list = await inboxOut.event('waiting', 30000);
+    assert.equal(list.topic, ALICE);
+    assert.equal(list.payload.aor, ALICE);
+    assert.deepEqual(
+      list.payload.messages.map((m: any) => ({ id: m.id, from: m.from, time: m.time, size: m.size })),
+      [{ id: stored.payload.id, from: BOB, time: stored.payload.time, size: stored.payload.size }],
+    );
+    assert.match(list.sip.raw, /^NOTIFY /);
+    await statusOf(inbox, (s) => s.fill === 'green' && s.text === '0 messages received, 1 waiting', 5000, 'the status says what waits');
+
+    // A refresh, another user's registration and a de-registration fetch nothing; a fetch after them answers alone.
+    const before = inboxOut.received.length;
+    inbox.receive({ payload: { event: 'refreshed', aor: ALICE } });
+    inbox.receive({ payload: { event: 'registered', aor: 'sip:carol@lab.test' } });
+    inbox.receive({ payload: { event: 'deregistered', aor: ALICE } });
+    inbox.receive({ topic: 'asked', payload: 'fetch' });
+    const asked = await inboxOut.next((m) => m.payload.event === 'waiting' && m.topic === 'asked', 30000, 'the asked fetch');
+    assert.equal(asked.payload.messages.length, 1);
+    assert.equal(inboxOut.received.length, before, 'only the fetch was answered');
+    assert.deepEqual(errors, []);
+
+    inbox.receive({ payload: { state: 'registered' } });
+    inbox.receive({ payload: 'list' });
+    const deadline = Date.now() + 10000;
+    while (errors.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(errors.length, 2, JSON.stringify(errors));
+    for (const e of errors) assert.match(e, /msg\.payload must be "fetch".*register node/);
+
+    // Delivered after all: the message is received, and the status no longer counts it as waiting.
+    helper.getNode('deliver').receive({ payload: { action: 'deliver', aor: ALICE } });
+    const got = await inboxOut.event('message', 30000);
+    assert.equal(got.payload.id, stored.payload.id, 'the stored id travels as the Message-ID');
+    await statusOf(inbox, (s) => s.text === '1 message received, 0 waiting', 5000, 'nothing waits any more');
   });
 
   it('stores a message from the flow, keeps the input’s properties, and refuses bad input with an error', async () => {
