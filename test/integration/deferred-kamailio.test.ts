@@ -28,13 +28,13 @@ describe('integration: deferred messages through a real Kamailio', function () {
   });
 
   /** Kamailio, the flow pointed at it (no lab core), and bob registered with Kamailio. */
-  async function start(offlineDelivery: 'true' | 'false') {
+  async function start(offlineDelivery: 'true' | 'false', transport: 'udp' | 'tcp' = 'udp') {
     const serverPort = await freePort();
-    const k = await startKamailio({ appServer: { host: '127.0.0.1', port: serverPort } });
+    const k = await startKamailio({ appServer: { host: '127.0.0.1', port: serverPort, transport } });
     closers.push(() => k.stop());
-    const { flow, credentials } = deferredFlow({ corePort: k.port, serverPort, withLabCore: false, offlineDelivery });
+    const { flow, credentials } = deferredFlow({ corePort: k.port, serverPort, withLabCore: false, offlineDelivery, transport });
     await helper.load(allNodes, flow, credentials);
-    const bob = await loopbackEndpoint(closers, k.port);
+    const bob = await loopbackEndpoint(closers, k.port, transport);
     await registerUser(bob, 'bob', closers);
     return { k, lab: deferredLab(helper, bob) };
   }
@@ -54,6 +54,15 @@ describe('integration: deferred messages through a real Kamailio', function () {
     lab.node('inbox').receive({ payload: 'fetch' });
     const list = await lab.inboxOut.event('waiting', 30000);
     assert.deepEqual(list.payload.messages, []);
+  });
+
+  // Over TCP the server's requests reach Kamailio from a fresh port of its own
+  // connection: Kamailio must still know its delivery INVITE as the server's
+  // (and not challenge it, 407), as it does over UDP.
+  it('over TCP too: the delivery INVITE passes Kamailio as the server’s and the message reaches the inbox', async () => {
+    const { lab } = await start('true', 'tcp');
+    const session = await deliveredOnReturn(lab);
+    assert.match(session.sip.exchange[0].raw, /^INVITE [^\r\n]*\r\nVia: SIP\/2\.0\/TCP /, 'the INVITE went over TCP');
   });
 
   it('with offline delivery off pushes nothing, and the inbox’s fetch through Kamailio lists the waiting message', async () => {

@@ -24,6 +24,7 @@ export interface DeferredFlowOptions {
   /** A lab core on corePort; otherwise corePort is an external core's (Kamailio). */
   withLabCore: boolean;
   offlineDelivery: 'true' | 'false';
+  transport?: 'udp' | 'tcp';
 }
 
 /** Collect nodes: `deliver-out`, `inbox-out`, `settings-out`, `pub-out`, `out-alice`, `tpr-out`. */
@@ -32,6 +33,7 @@ export function deferredFlow(o: DeferredFlowOptions): BuiltFlow {
     corePort: o.corePort,
     serverPort: o.serverPort,
     withLabCore: o.withLabCore,
+    transport: o.transport,
     users: [{ id: 'alice', identity: ALICE, password: 'alice-pw', enabler: 'im', registerOnStart: false }],
   });
   const { flow } = built;
