@@ -28,11 +28,13 @@ describe('integration: deferred messages through a real Kamailio', function () {
   });
 
   /** Kamailio, the flow pointed at it (no lab core), and bob registered with Kamailio. */
-  async function start(offlineDelivery: 'true' | 'false', transport: 'udp' | 'tcp' = 'udp') {
+  async function start(offlineDelivery: 'true' | 'false', transport: 'udp' | 'tcp' = 'udp', apart = false) {
     const serverPort = await freePort();
-    const k = await startKamailio({ appServer: { host: '127.0.0.1', port: serverPort, transport } });
+    const imServerPort = apart ? await freePort() : undefined;
+    const imServer = imServerPort === undefined ? undefined : { host: '127.0.0.1', port: imServerPort, transport };
+    const k = await startKamailio({ appServer: { host: '127.0.0.1', port: serverPort, transport }, imServer });
     closers.push(() => k.stop());
-    const { flow, credentials } = deferredFlow({ corePort: k.port, serverPort, withLabCore: false, offlineDelivery, transport });
+    const { flow, credentials } = deferredFlow({ corePort: k.port, serverPort, withLabCore: false, offlineDelivery, transport, imServerPort });
     await helper.load(allNodes, flow, credentials);
     const bob = await loopbackEndpoint(closers, k.port, transport);
     await registerUser(bob, 'bob', closers);
@@ -63,6 +65,18 @@ describe('integration: deferred messages through a real Kamailio', function () {
     const { lab } = await start('true', 'tcp');
     const session = await deliveredOnReturn(lab);
     assert.match(session.sip.exchange[0].raw, /^INVITE [^\r\n]*\r\nVia: SIP\/2\.0\/TCP /, 'the INVITE went over TCP');
+  });
+
+  // kamailio.cfg's IM_URI names an IM server apart from the settings server:
+  // the deliver node on its own endpoint gets the MESSAGEs for unregistered
+  // users and the deferred-messages SUBSCRIBEs, and its delivery INVITE passes
+  // Kamailio as a server's (not challenged, 407).
+  it('an IM server apart from the settings server keeps bob’s MESSAGE and delivers it', async () => {
+    await deliveredOnReturn((await start('true', 'udp', true)).lab);
+  });
+
+  it('an IM server apart from the settings server answers the inbox’s fetch', async () => {
+    await fetchedWhileOff((await start('false', 'udp', true)).lab);
   });
 
   it('with offline delivery off pushes nothing, and the inbox’s fetch through Kamailio lists the waiting message', async () => {

@@ -25,6 +25,8 @@ export interface DeferredFlowOptions {
   withLabCore: boolean;
   offlineDelivery: 'true' | 'false';
   transport?: 'udp' | 'tcp';
+  /** The deliver node on an endpoint of its own on this port (an IM server apart from the settings server). */
+  imServerPort?: number;
 }
 
 /** Collect nodes: `deliver-out`, `inbox-out`, `settings-out`, `pub-out`, `out-alice`, `tpr-out`. */
@@ -52,6 +54,11 @@ export function deferredFlow(o: DeferredFlowOptions): BuiltFlow {
     { id: 'deliver', type: 'oma-deliver-deferred', endpoint: 'ep-server', persist: false, infoEvent: INFO_EVENT, wires: [['deliver-out']] },
     { id: 'deliver-out', type: 'collect' },
   );
+  if (o.imServerPort !== undefined) {
+    const server = flow.find((n) => n.id === 'ep-server')!;
+    flow.push({ ...server, id: 'ep-im', port: o.imServerPort });
+    flow.find((n) => n.id === 'deliver')!.endpoint = 'ep-im';
+  }
   return built;
 }
 
