@@ -1,5 +1,5 @@
 // The deferred-message metadata document of OMA IM (XCAP application usage
-// org.openmobilealliance.deferred-list), which the deferred-message-info
+// org.openmobilealliance.deferred-list), which the deferred-messages info
 // NOTIFY carries (seed 004 7.2.6.1 reuses it): `history-list` > `history`*,
 // each with `history-reference` (the stored message's id), `size`, `expiry`,
 // `subject`, `date` and `pager` (`time-stamp`, `from`, `to`).

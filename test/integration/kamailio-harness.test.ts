@@ -461,7 +461,7 @@ describe('Kamailio harness (real SIP core)', function () {
       assert.equal(statusCode(notifyOk), 200);
 
       // PUBLISH poc-settings and SUBSCRIBE to deferred message info take the same way.
-      for (const [method, event] of [['PUBLISH', 'poc-settings'], ['SUBSCRIBE', 'deferred-message-info']]) {
+      for (const [method, event] of [['PUBLISH', 'poc-settings'], ['SUBSCRIBE', 'deferred-messages']]) {
         const id = `${method}-${token()}`;
         const tag = token();
         await sendProxyAuthorized(core, ua, id, method, aliceUri, 'alice', 'alice-pw', (cseq, extra) => build(`${method} ${aliceUri} SIP/2.0`, [

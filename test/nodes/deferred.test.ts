@@ -5,19 +5,12 @@
 // the message to alice's inbox when offline delivery is active, and otherwise
 // leaves it waiting for her inbox to fetch the list.
 import assert from 'node:assert/strict';
-import { requestWithAuth } from '../../lib/auth/authenticated-request';
-import { DigestClient } from '../../lib/auth/digest-client';
-import type { SipEndpoint } from '../../lib/sip/endpoint';
-import { collected, statusOf } from '../support/collect';
+import { statusOf } from '../support/collect';
+import { ALICE, BOB, bobWrites, deferredFlow, deferredLab, deliveredOnReturn, fetchedWhileOff } from '../support/deferred-flow';
 import { freePort } from '../support/free-port';
 import { useNodeRedHelper } from '../support/helper-lifecycle';
-import { labFlow } from '../support/lab-flow';
 import { allNodes } from '../support/nodes';
 import { loopbackEndpoint, type Closers } from '../support/settings-client';
-import { pagerMessage } from '../support/sip-builders';
-
-const ALICE = 'sip:alice@lab.test';
-const BOB = 'sip:bob@lab.test';
 
 describe('nodes: deliver deferred and inbox', function () {
   this.timeout(60000);
@@ -32,71 +25,13 @@ describe('nodes: deliver deferred and inbox', function () {
   async function start(offlineDelivery: 'true' | 'false', o: { inbox?: boolean; inboxAfterRegistration?: boolean } = {}) {
     const corePort = await freePort();
     const serverPort = await freePort();
-    const { flow, credentials } = labFlow({
-      corePort,
-      serverPort,
-      withLabCore: true,
-      users: [{ id: 'alice', identity: ALICE, password: 'alice-pw', enabler: 'im', registerOnStart: false }],
-    });
-    // The core hands the deferred-message info SUBSCRIBEs to the server too.
-    flow.find((n) => n.id === 'core')!.settingsEvents = 'poc-settings deferred-messages';
-    const reg = flow.find((n) => n.id === 'reg-alice')!;
-    (reg.wires as string[][])[0]!.push('pub');
-    if (o.inboxAfterRegistration) (reg.wires as string[][])[0]!.push('inbox');
-    flow.push(
-      { id: 'pub', type: 'oma-publish-settings', endpoint: 'ep-client', user: 'user-alice', imOfflineDelivery: offlineDelivery, imIsb: 'false', wires: [['pub-out']] },
-      { id: 'pub-out', type: 'collect' },
-      { id: 'inbox-out', type: 'collect' },
-      { id: 'settings', type: 'oma-settings-server', endpoint: 'ep-server', persist: false, wires: [['settings-out', 'deliver']] },
-      { id: 'settings-out', type: 'collect' },
-      { id: 'deliver', type: 'oma-deliver-deferred', endpoint: 'ep-server', persist: false, infoEvent: 'deferred-messages', wires: [['deliver-out']] },
-      { id: 'deliver-out', type: 'collect' },
-    );
-    if (o.inbox !== false) flow.push({ id: 'inbox', type: 'oma-inbox', endpoint: 'ep-client', user: 'user-alice', infoEvent: 'deferred-messages', wires: [['inbox-out']] });
+    const { flow, credentials } = deferredFlow({ corePort, serverPort, withLabCore: true, offlineDelivery, ...o });
     await helper.load(allNodes, flow, credentials);
-    const bob = await loopbackEndpoint(closers, corePort);
-    return { bob, deliverOut: collected('deliver-out'), inboxOut: collected('inbox-out'), settingsOut: collected('settings-out') };
-  }
-
-  async function bobWrites(bob: SipEndpoint, body: string) {
-    const out = await requestWithAuth({ ua: bob, digest: new DigestClient({ username: 'bob', password: 'bob-pw' }), build: () => pagerMessage(bob, BOB, ALICE, body) });
-    return out.result.response.status;
+    return deferredLab(helper, await loopbackEndpoint(closers, corePort));
   }
 
   it('keeps bob’s MESSAGE for alice (202) and delivers it to her inbox once she publishes offline delivery active', async () => {
-    const { bob, deliverOut, inboxOut } = await start('true');
-    assert.equal(await bobWrites(bob, 'while you were away'), 202);
-    const stored = await deliverOut.event('stored');
-    assert.equal(stored.payload.to, ALICE);
-    assert.equal(stored.payload.from, BOB, 'the sender the core asserted');
-    assert.equal(stored.sip.method, 'MESSAGE');
-    await statusOf(helper.getNode('deliver'), (s) => s.fill === 'green' && s.text === '1 waiting for 1 user', 5000, '1 waiting for 1 user');
-
-    helper.getNode('reg-alice').receive({ payload: 'register' });
-    const got = await inboxOut.event('message', 30000);
-    assert.equal(got.payload.from, BOB, 'bob is the sender');
-    assert.equal(got.payload.body, 'while you were away');
-    assert.equal(got.payload.time, stored.payload.time, 'the time bob wrote it');
-    assert.deepEqual(got.payload.to, [ALICE]);
-    assert.equal(got.payload.via, 'msrp');
-
-    const delivered = await deliverOut.event('delivered', 30000);
-    assert.equal(delivered.payload.id, stored.payload.id);
-    const session = await deliverOut.event('session', 30000);
-    assert.equal(session.payload.outcome, 'delivered', JSON.stringify(session.payload));
-    assert.deepEqual(session.payload.delivered, [stored.payload.id]);
-    assert.equal(session.payload.remaining, 0);
-    assert.equal(session.payload.event, 'session');
-    await statusOf(helper.getNode('deliver'), (s) => s.fill === 'green' && s.text === '0 waiting for 0 users', 5000, 'nothing waits');
-    await statusOf(helper.getNode('inbox'), (s) => s.text === '1 message received', 5000, '1 message received');
-
-    // Now that alice is registered, the core routes bob's next MESSAGE straight to her inbox.
-    assert.equal(await bobWrites(bob, 'welcome back'), 200);
-    const direct = await inboxOut.event('message', 30000);
-    assert.equal(direct.payload.via, 'pager');
-    assert.equal(direct.payload.from, BOB);
-    assert.equal(direct.payload.body, 'welcome back');
-    assert.ok(!deliverOut.received.some((m) => m.payload.event === 'stored'), 'the server keeps nothing more');
+    await deliveredOnReturn(await start('true'));
   });
 
   it('a callee that refuses the INVITE is an outcome on the output and in the status, not a node error; the message stays', async () => {
@@ -123,26 +58,7 @@ describe('nodes: deliver deferred and inbox', function () {
   });
 
   it('with offline delivery off delivers nothing, and the inbox’s fetch lists the waiting message', async () => {
-    const { bob, deliverOut, inboxOut, settingsOut } = await start('false');
-    assert.equal(await bobWrites(bob, 'call me'), 202);
-    const stored = await deliverOut.event('stored');
-    helper.getNode('reg-alice').receive({ payload: 'register' });
-    const published = await settingsOut.next((m) => m.payload.event === 'published' && m.payload.aor === ALICE, 30000, 'alice’s settings');
-    assert.equal(published.payload.offlineDelivery, false);
-
-    helper.getNode('inbox').receive({ payload: 'fetch', topic: 'what waits', correlation: 7 });
-    const list = await inboxOut.event('waiting', 30000);
-    assert.equal(list.topic, 'what waits', 'the input’s properties are kept');
-    assert.equal(list.correlation, 7);
-    assert.equal(list.payload.aor, ALICE);
-    assert.deepEqual(
-      list.payload.messages.map((m: any) => ({ id: m.id, from: m.from, time: m.time })),
-      [{ id: stored.payload.id, from: BOB, time: stored.payload.time }],
-    );
-    assert.match(list.sip.raw, /^NOTIFY /);
-    assert.ok(!deliverOut.received.some((m) => m.payload.event === 'session' || m.payload.event === 'delivered'), 'no delivery');
-    assert.ok(!inboxOut.received.some((m) => m.payload.event === 'message'), 'nothing in the inbox');
-    await statusOf(helper.getNode('deliver'), (s) => s.text === '1 waiting for 1 user', 5000, 'still waiting');
+    await fetchedWhileOff(await start('false'));
   });
 
   it('wired to alice’s register node, the inbox lists what waits after her registration and leaves other outputs alone', async () => {

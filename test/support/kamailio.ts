@@ -29,7 +29,7 @@ export interface KamailioOptions {
   appServer?: { host: string; port: number; transport?: 'udp' | 'tcp' };
   /** Where settings SUBSCRIBE / PUBLISH are proxied, and whose requests are trusted. Default appServer. */
   settingsServer?: { host: string; port: number; transport?: 'udp' | 'tcp' };
-  /** Where a MESSAGE for a provisioned user who is not registered goes (IM_URI). Default appServer. */
+  /** The IM server that keeps deferred messages: where a MESSAGE for a provisioned user who is not registered and a SUBSCRIBE to the deferred-messages package go, and whose requests (the delivery INVITE) pass unchallenged. Default appServer. */
   imServer?: { host: string; port: number; transport?: 'udp' | 'tcp' };
   /** Reg event (SUBSCRIBE Event: reg). Default true. */
   reginfo?: boolean;
@@ -226,7 +226,10 @@ function kamailioArgs(r: Resolved, port: number, runDir: string): string[] {
     const s = r.settingsServer;
     args.push(...define(`SETTINGS_URI="${appServerUri(s)}"`), ...define(`SETTINGS_ADDR="${s.host}"`), ...define(`SETTINGS_PORT=${s.port}`));
   }
-  if (r.appServer && r.imServer) args.push(...define(`IM_URI="${appServerUri(r.imServer)}"`));
+  if (r.appServer && r.imServer) {
+    const s = r.imServer;
+    args.push(...define(`IM_URI="${appServerUri(s)}"`), ...define(`IM_ADDR="${s.host}"`), ...define(`IM_PORT=${s.port}`));
+  }
   return args;
 }
 
