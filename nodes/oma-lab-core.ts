@@ -42,7 +42,7 @@ export = function (RED: RedApi): void {
         users: directory,
         appServerUri: asHost ? `sip:${asHost}:${asPort}${asTransport}` : undefined,
         settingsServerUri,
-        settingsEvents: text(def, 'settingsEvents', 'poc-settings').split(/[\s,;]+/).filter(Boolean),
+        settingsEvents: text(def, 'settingsEvents', 'poc-settings deferred-messages').split(/[\s,;]+/).filter(Boolean),
         triggerTags: text(def, 'triggerTags', DEFAULT_TRIGGER_TAGS.join(' ')).split(/[\s,;]+/).filter(Boolean),
         minExpires: integer(def, 'minExpires', 60),
         maxExpires: integer(def, 'maxExpires', 3600),

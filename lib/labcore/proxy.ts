@@ -58,7 +58,7 @@ export interface ProxyReport {
   reason: string;
 }
 
-export const DEFAULT_SETTINGS_EVENTS = ['poc-settings'];
+export const DEFAULT_SETTINGS_EVENTS = ['poc-settings', 'deferred-messages'];
 
 /** Methods this proxy leaves to the rest of the core (CANCEL: the endpoint matches it to its INVITE, see onCancel). */
 const NOT_PROXIED = new Set(['REGISTER', 'CANCEL']);
