@@ -146,8 +146,11 @@ describe('integration: deferred delivery when the server is killed mid-session',
     );
     await helper.load(allNodes, clientFlow, credentials);
     const dropped: string[] = [];
+    const ended: string[] = [];
     helper.getNode('inbox').on('call:debug', (c: { args: unknown[] }) => {
-      if (/received again/.test(String(c.args[0]))) dropped.push(String(c.args[0]));
+      const line = String(c.args[0]);
+      if (/received again/.test(line)) dropped.push(line);
+      if (/delivery session .*: terminated/.test(line)) ended.push(line);
     });
     const inboxOut = collected('inbox-out');
     const pubOut = collected('pub-out');
@@ -199,6 +202,10 @@ describe('integration: deferred delivery when the server is killed mid-session',
     assert.equal(dropped.length, remainingAtRestart - (MESSAGES - outputBeforeRestart), 'each SEND after the restart was output or dropped as a duplicate');
     assert.ok(dropped.length <= WINDOW, `${dropped.length} redeliveries dropped: more than the ${WINDOW} SENDs in flight`);
     console.log(`      killed with ${outputBeforeRestart} of ${MESSAGES} output, ${MESSAGES - remainingAtRestart} deleted; ${remainingAtRestart} sent again, ${dropped.length} of them dropped as duplicates`);
+
+    // Alice's side ended both sessions: the one of the dead server (its MSRP connection dropped) and the last one (its BYE).
+    await waitFor(() => ended.length === 2, 'both sessions ended at the inbox', 60000);
+    assert.ok(ended.some((l) => /local-bye/.test(l)) && ended.some((l) => /remote-bye/.test(l)), ended.join('\n'));
 
     // The store is empty on disk, and the restarted server logged no error.
     await second.stop();

@@ -11,7 +11,7 @@ import { Inbox, type InboxDuplicate, type InboxMessage } from '../../lib/deferre
 import { DeferredMessageStore, type DeferredMessage } from '../../lib/deferred/message-store';
 import { MsrpFrameParser, writeResponse } from '../../lib/msrp/frame';
 import { MessageIdMemory } from '../../lib/msrp/reassembly';
-import { buildMsrpAnswer } from '../../lib/sdp/msrp-sdp';
+import { buildMsrpAnswer, buildMsrpOffer } from '../../lib/sdp/msrp-sdp';
 import { SipEndpoint } from '../../lib/sip/endpoint';
 import { InviteSession } from '../../lib/sip/invite-session';
 import { headerText, type SipRequest } from '../../lib/sip/message';
@@ -159,6 +159,28 @@ describe('deferred delivery over INVITE and MSRP (seed 003 12.2.2.2)', function 
     assert.deepEqual(reports.map((r) => r.status), ['delivered', 'failed', 'failed']);
   });
 
+  it('the inbox ends the session with BYE when the server’s MSRP connection drops (a crash), not half an hour later', async () => {
+    const client = await loopbackEndpoint(closers);
+    const caller = await loopbackEndpoint(closers, client.port);
+    const { box } = inbox(client);
+    const inboxSessions: string[] = [];
+    box.on('session', (e: { state: string; cause?: string }) => inboxSessions.push(`${e.state}/${e.cause}`));
+    // The "server": an INVITE offering MSRP on a listener of ours, which the inbox connects to.
+    const peer = await droppingMsrpPeer(0);
+    closers.push(() => peer.close());
+    const offer = buildMsrpOffer({ address: '127.0.0.1', port: peer.port, path: peer.uri, setup: 'passive', direction: 'sendonly', acceptTypes: ['message/cpim'] });
+    const uac = new InviteSession(caller);
+    const callerEnds: string[] = [];
+    uac.on('state', (e: { state: string; cause?: string }) => e.state === 'terminated' && callerEnds.push(String(e.cause)));
+    const out = await uac.invite(inviteRequest(caller, ALICE, SERVER, offer));
+    assert.equal(out.response.status, 200);
+    await waitFor(() => peer.binds() === 1, 'the inbox’s MSRP connection, bound');
+    await peer.close(); // the server process is gone: its connection with it, and no BYE
+    await waitFor(() => callerEnds.length === 1, 'the inbox’s BYE');
+    assert.deepEqual(callerEnds, ['remote-bye']);
+    assert.deepEqual(inboxSessions.filter((x) => x.startsWith('terminated')), ['terminated/local-bye']);
+  });
+
   it('a SEND left unanswered (MSRP 408) stops the session with BYE; it and the later ones stay stored, in order', async () => {
     const client = await loopbackEndpoint(closers);
     const peer = await droppingMsrpPeer(1, 'stall');
@@ -262,6 +284,7 @@ function parseRequest(wire: string): SipRequest {
  */
 async function droppingMsrpPeer(answered: number, then: 'drop' | 'stall' = 'drop') {
   let messages = 0;
+  let binds = 0;
   const sockets = new Set<net.Socket>();
   const server = net.createServer((socket) => {
     sockets.add(socket);
@@ -275,6 +298,7 @@ async function droppingMsrpPeer(answered: number, then: 'drop' | 'stall' = 'drop
           if (then === 'drop') return void socket.destroy();
           continue;
         }
+        if (req.body.length === 0) binds++;
         socket.write(writeResponse({ transactionId: req.transactionId, code: 200, toPath: [req.fromPath[0]!], fromPath: [uri] }));
       }
     });
@@ -286,6 +310,8 @@ async function droppingMsrpPeer(answered: number, then: 'drop' | 'stall' = 'drop
     port,
     uri,
     received: () => messages,
+    /** Empty SENDs answered: connections bound to their session (RFC 4975 5.4). */
+    binds: () => binds,
     close: () =>
       new Promise<void>((resolve) => {
         for (const s of sockets) s.destroy();
