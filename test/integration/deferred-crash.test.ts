@@ -164,8 +164,7 @@ describe('integration: deferred delivery when the server is killed mid-session',
     fs.cpSync(storeDir, copy, { recursive: true });
     const left = [...(await storedOnDisk(copy)).values()].sort((a, b) => a.seq - b.seq);
     const remainingAtRestart = left.length;
-    assert.ok(remainingAtRestart > 0, 'messages still wait after the crash');
-    assert.ok(remainingAtRestart < MESSAGES, 'some deliveries were confirmed before the crash');
+    assert.ok(remainingAtRestart > 0, `the session ended before the kill: store more than ${MESSAGES}`);
     assert.ok(!readLog(logFile).some((l) => l.event === 'session'), 'the first session never ended');
     tearJournal(storeDir, left[0]!.id);
 
@@ -177,8 +176,7 @@ describe('integration: deferred delivery when the server is killed mid-session',
     const outputBeforeRestart = inboxOut.received.length + 1;
     assert.ok(outputBeforeRestart < MESSAGES, `the kill came after all ${MESSAGES} messages: store more`);
     helper.getNode('pub').receive({ payload: 'publish' });
-    const republished = await pubOut.next((m) => m.payload.event === 'modified' || m.payload.event === 'published', 60000, 'alice’s settings again');
-    assert.ok(republished);
+    await pubOut.next((m) => m.payload.event === 'modified' || m.payload.event === 'published', 60000, 'alice’s settings again');
     await waitFor(() => readLog(logFile).some((l) => l.event === 'session'), 'the delivery session after the restart', 240000);
     const lines = readLog(logFile);
     const restart = lines.map((l) => l.event).lastIndexOf('started');
