@@ -3,8 +3,13 @@
 // the server, which keeps it: 202); alice registers and publishes her IM
 // settings; the settings server's output tells the deliver node, which pushes
 // the message to alice's inbox when offline delivery is active, and otherwise
-// leaves it waiting for her inbox to fetch the list.
+// leaves it waiting for her inbox to fetch the list. After a redeploy of the
+// server's nodes the deliver node delivers on alice's next refresh, and a
+// message stored while her settings allow delivery goes at once.
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { requestWithAuth } from '../../lib/auth/authenticated-request';
 import { DigestClient } from '../../lib/auth/digest-client';
 import type { SipEndpoint } from '../../lib/sip/endpoint';
@@ -23,13 +28,26 @@ describe('nodes: deliver deferred and inbox', function () {
   this.timeout(60000);
   const helper = useNodeRedHelper();
   const closers: Closers = [];
+  let userDir: string | undefined;
   afterEach(async () => {
     await helper.unload();
     for (const c of closers.splice(0).reverse()) await c();
+    helper.settings({ userDir: undefined });
+    if (userDir) fs.rmSync(userDir, { recursive: true, force: true });
+    userDir = undefined;
   });
 
-  /** The lab flow with alice (not registered until told), her publisher and inbox, the settings server and the deliver node. */
-  async function start(offlineDelivery: 'true' | 'false') {
+  /**
+   * The lab flow with alice (not registered until told), her publisher and
+   * inbox, the settings server and the deliver node. `persist`: both server
+   * nodes keep their state in a user directory; `unwired`: the settings
+   * server's output does not reach the deliver node yet.
+   */
+  async function start(offlineDelivery: 'true' | 'false', o: { persist?: boolean; unwired?: boolean } = {}) {
+    if (o.persist) {
+      userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'oma-deferred-'));
+      helper.settings({ userDir });
+    }
     const corePort = await freePort();
     const serverPort = await freePort();
     const { flow, credentials } = labFlow({
@@ -47,14 +65,44 @@ describe('nodes: deliver deferred and inbox', function () {
       { id: 'pub-out', type: 'collect' },
       { id: 'inbox', type: 'oma-inbox', endpoint: 'ep-client', user: 'user-alice', infoEvent: 'deferred-messages', wires: [['inbox-out']] },
       { id: 'inbox-out', type: 'collect' },
-      { id: 'settings', type: 'oma-settings-server', endpoint: 'ep-server', persist: false, wires: [['settings-out', 'deliver']] },
+      { id: 'settings', type: 'oma-settings-server', endpoint: 'ep-server', persist: !!o.persist, wires: [o.unwired ? ['settings-out'] : ['settings-out', 'deliver']] },
       { id: 'settings-out', type: 'collect' },
-      { id: 'deliver', type: 'oma-deliver-deferred', endpoint: 'ep-server', persist: false, infoEvent: 'deferred-messages', wires: [['deliver-out']] },
+      { id: 'deliver', type: 'oma-deliver-deferred', endpoint: 'ep-server', persist: !!o.persist, infoEvent: 'deferred-messages', wires: [['deliver-out']] },
       { id: 'deliver-out', type: 'collect' },
     );
+    if (o.persist) {
+      // On a tab, as the editor deploys it: a deploy of the changed nodes rewires them within their flow.
+      for (const n of flow) n.z = 'tab';
+      flow.unshift({ id: 'tab', type: 'tab', label: 'lab' });
+    }
     await helper.load(allNodes, flow, credentials);
     const bob = await loopbackEndpoint(closers, corePort);
-    return { bob, deliverOut: collected('deliver-out'), inboxOut: collected('inbox-out'), settingsOut: collected('settings-out') };
+    return { bob, flow, credentials, deliverOut: collected('deliver-out'), inboxOut: collected('inbox-out'), settingsOut: collected('settings-out'), pubOut: collected('pub-out') };
+  }
+
+  /** The deliver node's decisions (its debug log), as they come. */
+  function decisionsOf(node: any) {
+    const queue: string[] = [];
+    const waiters: Array<(line: string) => void> = [];
+    node.on('call:debug', (c: { args: unknown[] }) => {
+      const line = String(c.args[0]);
+      if (!/: (deliver|wait) \(/.test(line)) return;
+      const w = waiters.shift();
+      if (w) w(line);
+      else queue.push(line);
+    });
+    return {
+      next: (ms = 30000): Promise<string> =>
+        queue.length
+          ? Promise.resolve(queue.shift()!)
+          : new Promise<string>((resolve, reject) => {
+              const timer = setTimeout(() => reject(new Error('no decision of the deliver node')), ms);
+              waiters.push((line) => {
+                clearTimeout(timer);
+                resolve(line);
+              });
+            }),
+    };
   }
 
   async function bobWrites(bob: SipEndpoint, body: string) {
@@ -142,5 +190,65 @@ describe('nodes: deliver deferred and inbox', function () {
     assert.ok(errors.some((e) => /time "yesterday"/.test(e)), 'a time that is none');
     assert.ok(errors.some((e) => /msg\.payload must be a message/.test(e)), 'a word instead of an object');
     await statusOf(deliver, (s) => s.text === '1 waiting for 1 user', 5000, 'only the good one is kept');
+  });
+
+  it('after a redeploy of the server’s nodes, alice’s next settings refresh delivers what waits', async () => {
+    // Alice is back and published offline delivery active while the settings server's output did not reach the deliver node.
+    const { bob, flow, credentials, deliverOut, inboxOut, pubOut, settingsOut } = await start('true', { persist: true, unwired: true });
+    await statusOf(helper.getNode('deliver'), (s) => s.fill === 'green', 10000, 'the store read');
+    assert.equal(await bobWrites(bob, 'before the redeploy'), 202);
+    const stored = await deliverOut.event('stored');
+    helper.getNode('reg-alice').receive({ payload: 'register' });
+    await settingsOut.next((m) => m.payload.event === 'published' && m.payload.aor === ALICE, 30000, 'alice’s settings');
+
+    // The operator wires the settings server into the deliver node and deploys the changed nodes: both start again from their files.
+    const settings = flow.find((n) => n.id === 'settings')!;
+    settings.wires = [['settings-out', 'deliver']];
+    settings.name = 'settings server';
+    flow.find((n) => n.id === 'deliver')!.name = 'deliver deferred';
+    await helper.setFlows(flow, 'nodes', credentials);
+    const deliver = helper.getNode('deliver');
+    const decisions = decisionsOf(deliver);
+    await statusOf(deliver, (s) => s.fill === 'green' && s.text === '1 waiting for 1 user', 10000, 'the message read back');
+    assert.ok(!deliverOut.received.some((m) => m.payload.event === 'session'), 'no delivery before the refresh');
+
+    helper.getNode('pub').receive({ payload: 'refresh' });
+    await pubOut.event('refreshed', 30000);
+    const refreshed = await settingsOut.next((m) => m.payload.event === 'refreshed', 30000, 'the refresh at the server');
+    assert.equal(refreshed.payload.offlineDelivery, true, 'the publication survived the redeploy');
+    assert.match(await decisions.next(), /^sip:alice@lab\.test: deliver \(refresh-first\)$/);
+    const got = await inboxOut.event('message', 30000);
+    assert.equal(got.payload.id, stored.payload.id);
+    assert.equal(got.payload.body, 'before the redeploy');
+    assert.equal(got.payload.from, BOB);
+    const session = await deliverOut.event('session', 30000);
+    assert.equal(session.payload.outcome, 'delivered', JSON.stringify(session.payload));
+    assert.deepEqual(session.payload.delivered, [stored.payload.id]);
+    await statusOf(deliver, (s) => s.text === '0 waiting for 0 users', 5000, 'nothing waits');
+
+    // A second refresh with nothing waiting starts no session.
+    helper.getNode('pub').receive({ payload: 'refresh' });
+    await settingsOut.next((m) => m.payload.event === 'refreshed', 30000, 'the second refresh at the server');
+    helper.getNode('inbox').receive({ payload: 'fetch' });
+    await inboxOut.event('waiting', 30000);
+    assert.ok(!deliverOut.received.some((m) => m.payload.event === 'session'), 'one session only');
+    assert.ok(!inboxOut.received.some((m) => m.payload.event === 'message'), 'nothing more in the inbox');
+  });
+
+  it('delivers a message stored from the flow at once while alice’s settings allow it', async () => {
+    const { deliverOut, inboxOut } = await start('true');
+    const decisions = decisionsOf(helper.getNode('deliver'));
+    helper.getNode('reg-alice').receive({ payload: 'register' });
+    assert.equal(await decisions.next(), `${ALICE}: wait (nothing-waiting)`, 'the deliver node has taken alice’s settings');
+    helper.getNode('deliver').receive({ topic: 'memo', payload: { to: ALICE, from: BOB, body: 'from the flow, while you are here' } });
+    const stored = await deliverOut.event('stored');
+    const got = await inboxOut.event('message', 30000);
+    assert.equal(got.payload.id, stored.payload.id);
+    assert.equal(got.payload.via, 'msrp');
+    assert.equal(got.payload.body, 'from the flow, while you are here');
+    assert.equal(await decisions.next(), `${ALICE}: deliver (stored-while-active)`);
+    const session = await deliverOut.event('session', 30000);
+    assert.equal(session.topic, 'memo', 'the session answers the input that stored the message');
+    assert.equal(session.payload.outcome, 'delivered', JSON.stringify(session.payload));
   });
 });
