@@ -170,7 +170,7 @@ export = function (RED: RedApi): void {
       });
       if (report.outcome === 'failed' || report.outcome === 'partial') node.warn(t('oma-deliver-deferred.errors.session', { aor, outcome: report.outcome, reason: report.reason ?? report.status ?? '' }));
       send(out);
-      if (next?.deliver && !closed) deliver(aor, undefined, send).catch((err: unknown) => node.error(errorOf(err)));
+      if (next?.deliver && !closed) deliver(aor, undefined, (m) => node.send(m)).catch((err: unknown) => node.error(errorOf(err)));
     };
 
     /** A message for `aor` is stored: delivered now when the user's settings allow it and no session runs. */

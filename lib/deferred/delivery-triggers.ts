@@ -16,6 +16,7 @@
 // Pure bookkeeping: the caller runs the sessions and reports their ends.
 import { planDelivery, type DeliveryPlan } from './delivery-plan';
 import type { SettingsDocument } from '../settings/settings-types';
+import { addressOfRecord } from '../sip/uri';
 import { realScheduler, type Scheduler } from '../util/scheduler';
 
 /** Default retry interval after a session that ended short, seconds. */
@@ -92,7 +93,7 @@ export class DeliveryTriggers {
 
   /** Whether a session for `aor` runs (as reported by started/ended). */
   running(aor: string): boolean {
-    return this.users.get(aor)?.running ?? false;
+    return this.users.get(keyOf(aor))?.running ?? false;
   }
 
   /** The settings server's output for `aor`: remembers the user's offline delivery and decides. */
@@ -157,8 +158,9 @@ export class DeliveryTriggers {
   }
 
   private user(aor: string): UserState {
-    let u = this.users.get(aor);
-    if (!u) this.users.set(aor, (u = { running: false, storedDuring: false, tried: false }));
+    const key = keyOf(aor);
+    let u = this.users.get(key);
+    if (!u) this.users.set(key, (u = { running: false, storedDuring: false, tried: false }));
     return u;
   }
 
@@ -169,6 +171,11 @@ export class DeliveryTriggers {
   private no(reason: TriggerReason, waiting: number): TriggerDecision {
     return { deliver: false, reason, waiting };
   }
+}
+
+/** One user however their address is written (as DeferredDelivery keys its sessions). */
+function keyOf(aor: string): string {
+  return addressOfRecord(aor) ?? aor;
 }
 
 /** A settings document that says what the settings server reported of offline delivery. */

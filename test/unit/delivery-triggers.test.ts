@@ -48,6 +48,7 @@ describe('deferred delivery triggers', () => {
       assert.deepEqual(d, { deliver: false, reason: 'session-running', waiting: d.waiting });
     }
     assert.equal(t.settings(BOB, 'refreshed', true, 1).deliver, true, 'bob has his own session');
+    assert.equal(t.stored('sip:alice@LAB.test;transport=tcp', 3).reason, 'session-running', 'alice however her address is written');
   });
 
   it('after a session that ended short, refreshes and stored messages wait the retry interval; then one refresh retries', () => {
