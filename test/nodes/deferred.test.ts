@@ -40,10 +40,9 @@ describe('nodes: deliver deferred and inbox', function () {
   /**
    * The lab flow with alice (not registered until told), her publisher and
    * inbox, the settings server and the deliver node. `persist`: both server
-   * nodes keep their state in a user directory; `unwired`: the settings
-   * server's output does not reach the deliver node yet.
+   * nodes keep their state in a user directory.
    */
-  async function start(offlineDelivery: 'true' | 'false', o: { persist?: boolean; unwired?: boolean } = {}) {
+  async function start(offlineDelivery: 'true' | 'false', o: { persist?: boolean } = {}) {
     if (o.persist) {
       userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'oma-deferred-'));
       helper.settings({ userDir });
@@ -65,16 +64,11 @@ describe('nodes: deliver deferred and inbox', function () {
       { id: 'pub-out', type: 'collect' },
       { id: 'inbox', type: 'oma-inbox', endpoint: 'ep-client', user: 'user-alice', infoEvent: 'deferred-messages', wires: [['inbox-out']] },
       { id: 'inbox-out', type: 'collect' },
-      { id: 'settings', type: 'oma-settings-server', endpoint: 'ep-server', persist: !!o.persist, wires: [o.unwired ? ['settings-out'] : ['settings-out', 'deliver']] },
+      { id: 'settings', type: 'oma-settings-server', endpoint: 'ep-server', persist: !!o.persist, wires: [['settings-out', 'deliver']] },
       { id: 'settings-out', type: 'collect' },
       { id: 'deliver', type: 'oma-deliver-deferred', endpoint: 'ep-server', persist: !!o.persist, infoEvent: 'deferred-messages', wires: [['deliver-out']] },
       { id: 'deliver-out', type: 'collect' },
     );
-    if (o.persist) {
-      // On a tab, as the editor deploys it: a deploy of the changed nodes rewires them within their flow.
-      for (const n of flow) n.z = 'tab';
-      flow.unshift({ id: 'tab', type: 'tab', label: 'lab' });
-    }
     await helper.load(allNodes, flow, credentials);
     const bob = await loopbackEndpoint(closers, corePort);
     return { bob, flow, credentials, deliverOut: collected('deliver-out'), inboxOut: collected('inbox-out'), settingsOut: collected('settings-out'), pubOut: collected('pub-out') };
@@ -193,19 +187,20 @@ describe('nodes: deliver deferred and inbox', function () {
   });
 
   it('after a redeploy of the server’s nodes, alice’s next settings refresh delivers what waits', async () => {
-    // Alice is back and published offline delivery active while the settings server's output did not reach the deliver node.
-    const { bob, flow, credentials, deliverOut, inboxOut, pubOut, settingsOut } = await start('true', { persist: true, unwired: true });
+    const { bob, flow, credentials, deliverOut, inboxOut, pubOut, settingsOut } = await start('true', { persist: true });
     await statusOf(helper.getNode('deliver'), (s) => s.fill === 'green', 10000, 'the store read');
     assert.equal(await bobWrites(bob, 'before the redeploy'), 202);
     const stored = await deliverOut.event('stored');
+    // The operator disables the deliver node (a deploy of the changed node) while alice comes back and publishes.
+    const deliverDef = flow.find((n) => n.id === 'deliver')!;
+    deliverDef.d = true;
+    await helper.setFlows(flow, 'nodes', credentials);
     helper.getNode('reg-alice').receive({ payload: 'register' });
     await settingsOut.next((m) => m.payload.event === 'published' && m.payload.aor === ALICE, 30000, 'alice’s settings');
 
-    // The operator wires the settings server into the deliver node and deploys the changed nodes: both start again from their files.
-    const settings = flow.find((n) => n.id === 'settings')!;
-    settings.wires = [['settings-out', 'deliver']];
-    settings.name = 'settings server';
-    flow.find((n) => n.id === 'deliver')!.name = 'deliver deferred';
+    // Enabled again, with the settings server changed too: both start again from their files.
+    delete deliverDef.d;
+    flow.find((n) => n.id === 'settings')!.name = 'settings server';
     await helper.setFlows(flow, 'nodes', credentials);
     const deliver = helper.getNode('deliver');
     const decisions = decisionsOf(deliver);
