@@ -2,16 +2,16 @@
 // what was sent to a user who could not take it (a pager MESSAGE the core
 // routed here for an unregistered user, or a message from the flow), pushes
 // it over INVITE and MSRP once the settings server says the user published
-// offline delivery active, and answers SUBSCRIBEs to deferred-message info
+// offline delivery active (or refreshes it with messages waiting, or a message
+// comes while it is active: lib/deferred/delivery-triggers.ts), and answers SUBSCRIBEs to deferred-message info
 // with the list of what waits.
 import * as path from 'node:path';
 import { DeferredDelivery, type DeliveryReport, type MessageReport } from '../lib/deferred/delivery';
-import { planDelivery } from '../lib/deferred/delivery-plan';
+import { DEFAULT_DELIVERY_RETRY_INTERVAL, DeliveryTriggers, type SettingsEventName, type TriggerDecision } from '../lib/deferred/delivery-triggers';
 import { DeferredMessageStore, type DeferredMessage, type DeferredMessageInput } from '../lib/deferred/message-store';
 import { DeferredInfoServer, DEFAULT_DEFERRED_INFO_EVENT } from '../lib/server/deferred-info-server';
 import { PagerIntake } from '../lib/server/pager-intake';
 import type { ServerRefusal } from '../lib/server/refusal';
-import type { SettingsDocument } from '../lib/settings/settings-types';
 import type { IncomingRequest } from '../lib/sip/endpoint';
 import { summarize } from '../lib/sip/summary';
 import { eventPackage } from '../lib/subscription/notifier';
@@ -28,12 +28,12 @@ import { failed, short, up, working } from './common/status';
 
 const errorOf = (e: unknown): Error => (e instanceof Error ? e : new Error(String(e)));
 
-/** The settings server's events after which the user's settings are new: the seed's trigger. */
-const SETTINGS_EVENTS = new Set(['published', 'modified']);
+/** The settings server's events: each says what the user's settings allow now. */
+const SETTINGS_EVENTS = new Set<string>(['published', 'modified', 'refreshed', 'removed', 'expired'] satisfies SettingsEventName[]);
 
 type Input =
   | { kind: 'store'; message: DeferredMessageInput }
-  | { kind: 'settings'; aor: string; offlineDelivery: boolean | undefined }
+  | { kind: 'settings'; aor: string; event: SettingsEventName; offlineDelivery: boolean | undefined }
   | { kind: 'deliver'; aor: string }
   | { kind: 'ignore' };
 
@@ -102,14 +102,17 @@ export = function (RED: RedApi): void {
     info?.on('refused', refused);
     intake.on('stored', (m: DeferredMessage, req: IncomingRequest) => {
       node.send({ topic: m.recipient, payload: storedPayload(m), sip: summarize(req.message, 'in', req.wire) });
+      const send = (out: NodeMessage): void => node.send(out);
+      whenStored(m.recipient, undefined, send).catch((err: unknown) => node.error(errorOf(err)));
     });
 
+    const sessions = new DeliveryTriggers({ retryInterval: Math.max(0, integer(def, 'retryInterval', DEFAULT_DELIVERY_RETRY_INTERVAL)) });
     // The input that started a delivery to a user: its reports answer it.
-    const triggers = new Map<string, NodeMessage>();
+    const answering = new Map<string, NodeMessage>();
     // One message's failure is told on the output; the session's report says once why (node.error for faults).
     delivery.on('message', (r: MessageReport) => {
       const out: NodeMessage = { topic: r.aor, payload: compact({ event: r.status, aor: r.aor, id: r.id, from: r.sender, time: isoOf(r.time), error: r.error }) };
-      node.send(answerTo(triggers.get(r.aor), out));
+      node.send(answerTo(answering.get(r.aor), out));
     });
 
     let ready = false;
@@ -142,14 +145,29 @@ export = function (RED: RedApi): void {
       status.now();
     };
 
-    const deliver = async (aor: string, input: NodeMessage, send: (m: NodeMessage) => void): Promise<void> => {
-      triggers.set(aor, input);
+    const decided = (aor: string, d: TriggerDecision): TriggerDecision => {
+      node.debug(t('oma-deliver-deferred.log.plan', { aor, action: d.deliver ? 'deliver' : 'wait', reason: d.reason }));
+      return d;
+    };
+
+    /**
+     * A delivery session for `aor`, or the running one joined (its report
+     * answers `input` too). The session that ends cleanly after a message
+     * came during it starts the next one for that message.
+     */
+    const deliver = async (aor: string, input: NodeMessage | undefined, send: (m: NodeMessage) => void): Promise<void> => {
+      const starts = !sessions.running(aor);
+      if (starts) {
+        sessions.started(aor);
+        if (input) answering.set(aor, input);
+      }
       let report: DeliveryReport;
       try {
         report = await delivery.deliver(aor);
       } finally {
-        if (triggers.get(aor) === input) triggers.delete(aor);
+        if (starts) answering.delete(aor);
       }
+      const next = starts ? decided(aor, sessions.ended(aor, report.outcome === 'failed' || report.reason !== undefined, report.remaining)) : undefined;
       const out = answerTo(input, {
         topic: aor,
         payload: compact({
@@ -170,6 +188,12 @@ export = function (RED: RedApi): void {
       // A Catch node gets what needs looking into: a session that broke. A busy or absent user is an outcome on the output.
       if (report.failure === 'fault') node.error(t('oma-deliver-deferred.errors.session', { aor, outcome: report.outcome, reason: report.reason ?? '' }), out);
       send(out);
+      if (next?.deliver && !closed) deliver(aor, undefined, (m) => node.send(m)).catch((err: unknown) => node.error(errorOf(err)));
+    };
+
+    /** A message for `aor` is stored: delivered now when the user's settings allow it and no session runs. */
+    const whenStored = async (aor: string, input: NodeMessage | undefined, send: (m: NodeMessage) => void): Promise<void> => {
+      if (decided(aor, sessions.stored(aor, messages.count(aor))).deliver && !closed) await deliver(aor, input, send);
     };
 
     node.on('input', (msg, send, done) => {
@@ -187,15 +211,16 @@ export = function (RED: RedApi): void {
           case 'store': {
             const m = await messages.add(input.message);
             send(answerTo(msg, { topic: m.recipient, payload: storedPayload(m) }));
+            await whenStored(m.recipient, msg, send);
             return;
           }
           case 'settings': {
-            const plan = planDelivery({ registered: true, settings: settingsWith(input.offlineDelivery), waiting: messages.count(input.aor) });
-            node.debug(t('oma-deliver-deferred.log.plan', { aor: input.aor, action: plan.action, reason: plan.reason }));
-            if (plan.action === 'deliver') await deliver(input.aor, msg, send);
+            const d = sessions.settings(input.aor, input.event, input.offlineDelivery, messages.count(input.aor));
+            if (decided(input.aor, d).deliver) await deliver(input.aor, msg, send);
             return;
           }
           case 'deliver':
+            decided(input.aor, sessions.requested(input.aor, messages.count(input.aor)));
             await deliver(input.aor, msg, send);
             return;
           case 'ignore':
@@ -239,11 +264,6 @@ function isoOf(time: number | Date | string | undefined): string | undefined {
   return Number.isFinite(d.getTime()) ? d.toISOString() : undefined;
 }
 
-/** A settings document that says what the settings server reported of offline delivery. */
-function settingsWith(offlineDelivery: boolean | undefined): SettingsDocument {
-  return { entities: [{ id: 'reported', im: offlineDelivery === undefined ? {} : { offlineDelivery }, extensions: [] }] };
-}
-
 function identityOf(v: unknown, what: string, domain: string): string {
   const s = typeof v === 'string' ? normaliseIdentity(v.trim(), domain) : undefined;
   if (!s) throw new Error(`msg.payload.${what} must be a user's address such as sip:alice@${domain || 'lab.test'}`);
@@ -264,7 +284,7 @@ function inputOf(msg: NodeMessage, domain: string): Input {
   if (typeof r.event === 'string') {
     if (!SETTINGS_EVENTS.has(r.event)) return { kind: 'ignore' };
     const od = r.offlineDelivery;
-    return { kind: 'settings', aor: identityOf(r.aor, 'aor', domain), offlineDelivery: typeof od === 'boolean' ? od : undefined };
+    return { kind: 'settings', aor: identityOf(r.aor, 'aor', domain), event: r.event as SettingsEventName, offlineDelivery: typeof od === 'boolean' ? od : undefined };
   }
   if (typeof r.body !== 'string' && !Buffer.isBuffer(r.body)) throw new Error('msg.payload.body must be text or a Buffer');
   if (r.contentType !== undefined && typeof r.contentType !== 'string') throw new Error('msg.payload.contentType must be a media type such as text/plain');

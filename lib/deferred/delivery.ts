@@ -7,9 +7,12 @@
 // the MSRP connection dropped, a refresh answered 481) ends the session and
 // leaves every message not yet confirmed in the store for the next trigger;
 // the report says why and of what kind (DeliveryFailure). A callee refusing
-// one message (400, 413, 415 to its SEND) only skips that one: it stays stored. A crash between a 200
-// and the store's delete delivers that one message again: it keeps its
-// Message-ID (the stored id), so the receiving side drops the duplicate.
+// one message (400, 413, 415 to its SEND) only skips that one: it stays
+// stored. A crash delivers again the messages whose SEND the callee had
+// answered but whose delete was not yet durable: at most the SENDs in flight,
+// `window` of them (256 by default; a crash test sees up to all 256). Each
+// keeps its Message-ID (the stored id), so the receiving side drops the
+// duplicates, while it remembers them (the inbox does in memory).
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { deferredAsCpim } from './deferred-cpim';

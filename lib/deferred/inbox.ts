@@ -10,7 +10,7 @@ import { IMDN_NAMESPACE } from './deferred-cpim';
 import { CPIM_CONTENT_TYPE, cpimBodyText, parseCpim } from '../cpim/cpim';
 import { LazyMsrpListener } from '../msrp/lazy-listener';
 import { MessageIdMemory } from '../msrp/reassembly';
-import { MsrpSession, type MsrpIncomingMessage } from '../msrp/session';
+import { MsrpSession, type MsrpCloseInfo, type MsrpIncomingMessage } from '../msrp/session';
 import { newSessionUri } from '../msrp/uri';
 import { buildMsrpAnswer, parseMsrpMedia, type MsrpAnswer, type MsrpMediaDescription } from '../sdp/msrp-sdp';
 import { SdpError } from '../sdp/sdp';
@@ -74,6 +74,8 @@ interface Incoming {
   msrp?: MsrpSession;
   callId: string;
   sender: string;
+  /** The peer closed the MSRP connection (or it broke): the session ends once it may (after the ACK). */
+  msrpGone?: boolean;
 }
 
 /**
@@ -232,13 +234,25 @@ export class Inbox extends EventEmitter {
       if (e.state === 'terminated') {
         this.sessions.delete(s);
         s.msrp?.close().catch(() => undefined);
-      }
+      } else if (e.state === 'confirmed' && s.msrpGone) this.hangUp(s);
     });
     const msrp = s.msrp!;
+    // The server crashed or dropped the connection: nothing more comes in this
+    // session (what it had not confirmed it sends again in a new one), so the
+    // session ends now rather than when its timer runs out half an hour later.
+    msrp.on('close', (info: MsrpCloseInfo) => {
+      if (!info.byPeer) return;
+      s.msrpGone = true;
+      if (s.invite.state === 'confirmed') this.hangUp(s);
+    });
     msrp.on('message', (m: MsrpIncomingMessage) => this.onMsrpMessage(s, m));
     msrp.on('duplicate', (messageId: string) => this.safeEmit('duplicate', { messageId, via: 'msrp', callId: s.callId } satisfies InboxDuplicate));
     msrp.on('refused', (err: Error, code: number) => this.refused(code, err.message, 'MSRP'));
     msrp.on('error', () => undefined);
+  }
+
+  private hangUp(s: Incoming): void {
+    s.invite.bye().catch(() => undefined);
   }
 
   private onMsrpMessage(s: Incoming, m: MsrpIncomingMessage): void {

@@ -3,9 +3,14 @@
 // the server, which keeps it: 202); alice registers and publishes her IM
 // settings; the settings server's output tells the deliver node, which pushes
 // the message to alice's inbox when offline delivery is active, and otherwise
-// leaves it waiting for her inbox to fetch the list.
+// leaves it waiting for her inbox to fetch the list. After a redeploy of the
+// server's nodes the deliver node delivers on alice's next refresh, and a
+// message stored while her settings allow delivery goes at once.
 import assert from 'node:assert/strict';
-import { statusOf } from '../support/collect';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { collected, statusOf } from '../support/collect';
 import { ALICE, BOB, bobWrites, deferredFlow, deferredLab, deliveredOnReturn, fetchedWhileOff } from '../support/deferred-flow';
 import { freePort } from '../support/free-port';
 import { useNodeRedHelper } from '../support/helper-lifecycle';
@@ -16,18 +21,56 @@ describe('nodes: deliver deferred and inbox', function () {
   this.timeout(60000);
   const helper = useNodeRedHelper();
   const closers: Closers = [];
+  let userDir: string | undefined;
   afterEach(async () => {
     await helper.unload();
     for (const c of closers.splice(0).reverse()) await c();
+    helper.settings({ userDir: undefined });
+    if (userDir) fs.rmSync(userDir, { recursive: true, force: true });
+    userDir = undefined;
   });
 
-  /** The lab flow with alice (not registered until told), her publisher and inbox, the settings server and the deliver node. */
-  async function start(offlineDelivery: 'true' | 'false', o: { inbox?: boolean; inboxAfterRegistration?: boolean } = {}) {
+  /**
+   * The lab flow with alice (not registered until told), her publisher and
+   * inbox, the settings server and the deliver node. `persist`: both server
+   * nodes keep their state in a user directory.
+   */
+  async function start(offlineDelivery: 'true' | 'false', o: { inbox?: boolean; inboxAfterRegistration?: boolean; persist?: boolean } = {}) {
+    if (o.persist) {
+      userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'oma-deferred-'));
+      helper.settings({ userDir });
+    }
     const corePort = await freePort();
     const serverPort = await freePort();
     const { flow, credentials } = deferredFlow({ corePort, serverPort, withLabCore: true, offlineDelivery, ...o });
     await helper.load(allNodes, flow, credentials);
-    return deferredLab(helper, await loopbackEndpoint(closers, corePort));
+    const lab = deferredLab(helper, await loopbackEndpoint(closers, corePort));
+    return { ...lab, flow, credentials, pubOut: collected('pub-out') };
+  }
+
+  /** The deliver node's decisions (its debug log), as they come. */
+  function decisionsOf(node: any) {
+    const queue: string[] = [];
+    const waiters: Array<(line: string) => void> = [];
+    node.on('call:debug', (c: { args: unknown[] }) => {
+      const line = String(c.args[0]);
+      if (!/: (deliver|wait) \(/.test(line)) return;
+      const w = waiters.shift();
+      if (w) w(line);
+      else queue.push(line);
+    });
+    return {
+      next: (ms = 30000): Promise<string> =>
+        queue.length
+          ? Promise.resolve(queue.shift()!)
+          : new Promise<string>((resolve, reject) => {
+              const timer = setTimeout(() => reject(new Error('no decision of the deliver node')), ms);
+              waiters.push((line) => {
+                clearTimeout(timer);
+                resolve(line);
+              });
+            }),
+    };
   }
 
   it('keeps bob’s MESSAGE for alice (202) and delivers it to her inbox once she publishes offline delivery active', async () => {
@@ -125,5 +168,66 @@ describe('nodes: deliver deferred and inbox', function () {
     assert.ok(errors.some((e) => /time "yesterday"/.test(e)), 'a time that is none');
     assert.ok(errors.some((e) => /msg\.payload must be a message/.test(e)), 'a word instead of an object');
     await statusOf(deliver, (s) => s.text === '1 waiting for 1 user', 5000, 'only the good one is kept');
+  });
+
+  it('after a redeploy of the server’s nodes, alice’s next settings refresh delivers what waits', async () => {
+    const { bob, flow, credentials, deliverOut, inboxOut, pubOut, settingsOut } = await start('true', { persist: true });
+    await statusOf(helper.getNode('deliver'), (s) => s.fill === 'green', 10000, 'the store read');
+    assert.equal(await bobWrites(bob, 'before the redeploy'), 202);
+    const stored = await deliverOut.event('stored');
+    // The operator disables the deliver node (a deploy of the changed node) while alice comes back and publishes.
+    const deliverDef = flow.find((n) => n.id === 'deliver')!;
+    deliverDef.d = true;
+    await helper.setFlows(flow, 'nodes', credentials);
+    helper.getNode('reg-alice').receive({ payload: 'register' });
+    await settingsOut.next((m) => m.payload.event === 'published' && m.payload.aor === ALICE, 30000, 'alice’s settings');
+
+    // Enabled again, with the settings server changed too: both start again from their files.
+    delete deliverDef.d;
+    flow.find((n) => n.id === 'settings')!.name = 'settings server';
+    await helper.setFlows(flow, 'nodes', credentials);
+    const deliver = helper.getNode('deliver');
+    const decisions = decisionsOf(deliver);
+    await statusOf(deliver, (s) => s.fill === 'green' && s.text === '1 waiting for 1 user', 10000, 'the message read back');
+    assert.ok(!deliverOut.received.some((m) => m.payload.event === 'session'), 'no delivery before the refresh');
+
+    helper.getNode('pub').receive({ payload: 'refresh' });
+    await pubOut.event('refreshed', 30000);
+    const refreshed = await settingsOut.next((m) => m.payload.event === 'refreshed', 30000, 'the refresh at the server');
+    assert.equal(refreshed.payload.offlineDelivery, true, 'the publication survived the redeploy');
+    assert.match(await decisions.next(), /^sip:alice@lab\.test: deliver \(refresh-first\)$/);
+    const got = await inboxOut.event('message', 30000);
+    assert.equal(got.payload.id, stored.payload.id);
+    assert.equal(got.payload.body, 'before the redeploy');
+    assert.equal(got.payload.from, BOB);
+    const session = await deliverOut.event('session', 30000);
+    assert.equal(session.payload.outcome, 'delivered', JSON.stringify(session.payload));
+    assert.deepEqual(session.payload.delivered, [stored.payload.id]);
+    await statusOf(deliver, (s) => s.text === '0 waiting for 0 users', 5000, 'nothing waits');
+
+    // A second refresh with nothing waiting starts no session.
+    helper.getNode('pub').receive({ payload: 'refresh' });
+    await settingsOut.next((m) => m.payload.event === 'refreshed', 30000, 'the second refresh at the server');
+    helper.getNode('inbox').receive({ payload: 'fetch' });
+    await inboxOut.event('waiting', 30000);
+    assert.ok(!deliverOut.received.some((m) => m.payload.event === 'session'), 'one session only');
+    assert.ok(!inboxOut.received.some((m) => m.payload.event === 'message'), 'nothing more in the inbox');
+  });
+
+  it('delivers a message stored from the flow at once while alice’s settings allow it', async () => {
+    const { deliverOut, inboxOut } = await start('true');
+    const decisions = decisionsOf(helper.getNode('deliver'));
+    helper.getNode('reg-alice').receive({ payload: 'register' });
+    assert.equal(await decisions.next(), `${ALICE}: wait (nothing-waiting)`, 'the deliver node has taken alice’s settings');
+    helper.getNode('deliver').receive({ topic: 'memo', payload: { to: ALICE, from: BOB, body: 'from the flow, while you are here' } });
+    const stored = await deliverOut.event('stored');
+    const got = await inboxOut.event('message', 30000);
+    assert.equal(got.payload.id, stored.payload.id);
+    assert.equal(got.payload.via, 'msrp');
+    assert.equal(got.payload.body, 'from the flow, while you are here');
+    assert.equal(await decisions.next(), `${ALICE}: deliver (stored-while-active)`);
+    const session = await deliverOut.event('session', 30000);
+    assert.equal(session.topic, 'memo', 'the session answers the input that stored the message');
+    assert.equal(session.payload.outcome, 'delivered', JSON.stringify(session.payload));
   });
 });

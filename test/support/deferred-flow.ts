@@ -31,6 +31,8 @@ export interface DeferredFlowOptions {
   inbox?: boolean;
   /** Wire alice's register node to her inbox, which then fetches what waits after each registration. */
   inboxAfterRegistration?: boolean;
+  /** The settings server and the deliver node keep their state in the user directory. */
+  persist?: boolean;
 }
 
 /** Collect nodes: `deliver-out`, `inbox-out`, `settings-out`, `pub-out`, `out-alice`, `tpr-out`. */
@@ -53,9 +55,9 @@ export function deferredFlow(o: DeferredFlowOptions): BuiltFlow {
     { id: 'pub', type: 'oma-publish-settings', endpoint: 'ep-client', user: 'user-alice', imOfflineDelivery: o.offlineDelivery, imIsb: 'false', wires: [['pub-out']] },
     { id: 'pub-out', type: 'collect' },
     { id: 'inbox-out', type: 'collect' },
-    { id: 'settings', type: 'oma-settings-server', endpoint: 'ep-server', persist: false, wires: [['settings-out', 'deliver']] },
+    { id: 'settings', type: 'oma-settings-server', endpoint: 'ep-server', persist: !!o.persist, wires: [['settings-out', 'deliver']] },
     { id: 'settings-out', type: 'collect' },
-    { id: 'deliver', type: 'oma-deliver-deferred', endpoint: 'ep-server', persist: false, infoEvent: INFO_EVENT, wires: [['deliver-out']] },
+    { id: 'deliver', type: 'oma-deliver-deferred', endpoint: 'ep-server', persist: !!o.persist, infoEvent: INFO_EVENT, wires: [['deliver-out']] },
     { id: 'deliver-out', type: 'collect' },
   );
   if (o.inbox !== false) flow.push({ id: 'inbox', type: 'oma-inbox', endpoint: 'ep-client', user: 'user-alice', infoEvent: INFO_EVENT, wires: [['inbox-out']] });

@@ -98,6 +98,7 @@ export type MsrpScript = (n: number) => number | 'drop' | 'stall';
  */
 export async function scriptedMsrpPeer(script: MsrpScript) {
   let messages = 0;
+  let binds = 0;
   const sockets = new Set<net.Socket>();
   const server = net.createServer((socket) => {
     sockets.add(socket);
@@ -110,6 +111,7 @@ export async function scriptedMsrpPeer(script: MsrpScript) {
         const action = req.body.length > 0 ? script(++messages) : 200;
         if (action === 'drop') return void socket.destroy();
         if (action === 'stall') continue;
+        if (req.body.length === 0) binds++;
         socket.write(writeResponse({ transactionId: req.transactionId, code: action, toPath: [req.fromPath[0]!], fromPath: [uri] }));
       }
     });
@@ -121,6 +123,8 @@ export async function scriptedMsrpPeer(script: MsrpScript) {
     port,
     uri,
     received: () => messages,
+    /** Empty SENDs answered: connections bound to their session (RFC 4975 5.4). */
+    binds: () => binds,
     close: () =>
       new Promise<void>((resolve) => {
         for (const s of sockets) s.destroy();

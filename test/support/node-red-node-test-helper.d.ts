@@ -19,6 +19,8 @@ declare module 'node-red-node-test-helper' {
     settings(s: Record<string, unknown>): void;
     log(): { args: any[][]; restore(): void };
     clearFlows(): Promise<void>;
+    /** Deploys `flow` as the editor would: `nodes` restarts only the changed nodes. */
+    setFlows(flow: unknown[], type: 'full' | 'flows' | 'nodes', credentials?: Record<string, unknown>): Promise<void>;
     /** supertest against the admin app the nodes registered their routes on. */
     request(): any;
   }

@@ -13,7 +13,7 @@ import { resolveNodeRed } from './node-red-under-test';
 export interface NodeRedProcess {
   port: number;
   pid: number;
-  /** Node-RED's user directory (removed by stop()). */
+  /** Node-RED's user directory (removed by stop() when startNodeRed made it). */
   userDir: string;
   request(method: string, urlPath: string, body?: unknown, accept?: string): Promise<{ status: number; body: unknown }>;
   deploy(flow: unknown[]): Promise<void>;
@@ -22,6 +22,17 @@ export interface NodeRedProcess {
   /** CPU time (user + system) the Node-RED process has used, seconds. */
   cpuSeconds(): number;
   stop(): Promise<void>;
+  /** SIGKILL, as a crash: no close handler runs, nothing is flushed; resolves once the process is gone. Keeps the user directory. */
+  kill(): Promise<void>;
+  /** What the process wrote to stdout and stderr so far. */
+  log(): string;
+}
+
+export interface NodeRedOptions {
+  /** Run on this user directory (e.g. again after a crash); it is the caller's and stop() keeps it. Default a fresh one. */
+  userDir?: string;
+  /** The editor and admin API port; default a free one. */
+  port?: number;
 }
 
 function httpJson(port: number, method: string, urlPath: string, body?: unknown, accept = 'application/json'): Promise<{ status: number; body: unknown }> {
@@ -61,11 +72,15 @@ export function cpuSecondsOf(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
-export async function startNodeRed(): Promise<NodeRedProcess> {
-  const port = await freePort();
-  const userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'oma-nodered-'));
-  fs.mkdirSync(path.join(userDir, 'node_modules'));
-  fs.symlinkSync(projectRoot(), path.join(userDir, 'node_modules', 'node-red-contrib-oma-sip'), 'dir');
+export async function startNodeRed(options: NodeRedOptions = {}): Promise<NodeRedProcess> {
+  const port = options.port ?? (await freePort());
+  const ownDir = options.userDir === undefined;
+  const userDir = options.userDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'oma-nodered-'));
+  const link = path.join(userDir, 'node_modules', 'node-red-contrib-oma-sip');
+  if (!fs.existsSync(link)) {
+    fs.mkdirSync(path.dirname(link), { recursive: true });
+    fs.symlinkSync(projectRoot(), link, 'dir');
+  }
   const settings = path.join(userDir, 'settings.js');
   fs.writeFileSync(
     settings,
@@ -90,11 +105,16 @@ export async function startNodeRed(): Promise<NodeRedProcess> {
     } catch {
       // not up yet
     }
-    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`Node-RED did not start:\n${log.slice(-3000)}`);
+    if (Date.now() > deadline || child.exitCode !== null) {
+      child.kill('SIGKILL');
+      throw new Error(`Node-RED did not start:\n${log.slice(-3000)}`);
+    }
     await new Promise((r) => setTimeout(r, 200));
   }
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const gone = () => child.exitCode !== null || child.signalCode !== null;
   const stop = async () => {
-    if (child.exitCode === null) {
+    if (!gone()) {
       child.kill('SIGINT');
       await new Promise((r) => {
         const t = setTimeout(() => {
@@ -107,7 +127,11 @@ export async function startNodeRed(): Promise<NodeRedProcess> {
         });
       });
     }
-    fs.rmSync(userDir, { recursive: true, force: true });
+    if (ownDir) fs.rmSync(userDir, { recursive: true, force: true });
+  };
+  const kill = async () => {
+    if (!gone()) child.kill('SIGKILL');
+    await exited;
   };
   return {
     port,
@@ -124,5 +148,7 @@ export async function startNodeRed(): Promise<NodeRedProcess> {
       return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1024;
     },
     stop,
+    kill,
+    log: () => log,
   };
 }

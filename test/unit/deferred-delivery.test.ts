@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { decode } from '../../lib/sip/codec';
 import type { DeliveryReport } from '../../lib/deferred/delivery';
 import { MessageIdMemory } from '../../lib/msrp/reassembly';
+import { buildMsrpOffer } from '../../lib/sdp/msrp-sdp';
 import { SipEndpoint } from '../../lib/sip/endpoint';
 import { InviteSession } from '../../lib/sip/invite-session';
 import { headerText, type SipRequest } from '../../lib/sip/message';
@@ -115,6 +116,28 @@ describe('deferred delivery over INVITE and MSRP (seed 003 12.2.2.2)', function 
     assert.deepEqual(messages.list(ALICE).map((m) => m.id), [stored[1]!.id, stored[2]!.id], 'the two unconfirmed stay, in order');
     assert.equal(peer.received(), 2, 'the peer saw the second message and dropped the connection without answering it');
     assert.deepEqual(reports.map((r) => r.status), ['delivered', 'failed', 'failed']);
+  });
+
+  it('the inbox ends the session with BYE when the server’s MSRP connection drops (a crash), not half an hour later', async () => {
+    const client = await loopbackEndpoint(closers);
+    const caller = await loopbackEndpoint(closers, client.port);
+    const { box } = inbox(client);
+    const inboxSessions: string[] = [];
+    box.on('session', (e: { state: string; cause?: string }) => inboxSessions.push(`${e.state}/${e.cause}`));
+    // The "server": an INVITE offering MSRP on a listener of ours, which the inbox connects to.
+    const peer = await droppingMsrpPeer(0);
+    closers.push(() => peer.close());
+    const offer = buildMsrpOffer({ address: '127.0.0.1', port: peer.port, path: peer.uri, setup: 'passive', direction: 'sendonly', acceptTypes: ['message/cpim'] });
+    const uac = new InviteSession(caller);
+    const callerEnds: string[] = [];
+    uac.on('state', (e: { state: string; cause?: string }) => e.state === 'terminated' && callerEnds.push(String(e.cause)));
+    const out = await uac.invite(inviteRequest(caller, ALICE, SERVER, offer));
+    assert.equal(out.response.status, 200);
+    await waitFor(() => peer.binds() === 1, 'the inbox’s MSRP connection, bound');
+    await peer.close(); // the server process is gone: its connection with it, and no BYE
+    await waitFor(() => callerEnds.length === 1, 'the inbox’s BYE');
+    assert.deepEqual(callerEnds, ['remote-bye']);
+    assert.deepEqual(inboxSessions.filter((x) => x.startsWith('terminated')), ['terminated/local-bye']);
   });
 
   it('a SEND left unanswered (MSRP 408) stops the session with BYE; it and the later ones stay stored, in order', async () => {

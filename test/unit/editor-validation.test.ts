@@ -121,6 +121,10 @@ describe('editor validation: the dialogs refuse bad values with a reason', () =>
     assert.equal(check('oma-deliver-deferred', 'maxMessageBytes', '1048576'), true);
     assert.match(String(check('oma-deliver-deferred', 'maxMessageBytes', '0')), /whole number of bytes/);
     assert.notEqual(check('oma-deliver-deferred', 'serverIdentity', 'im-server'), true);
+    assert.equal(check('oma-deliver-deferred', 'retryInterval', '300'), true);
+    assert.equal(check('oma-deliver-deferred', 'retryInterval', '0'), true, '0: retry on the next refresh');
+    assert.match(String(check('oma-deliver-deferred', 'retryInterval', '-5')), /whole number of seconds/);
+    assert.notEqual(check('oma-deliver-deferred', 'retryInterval', '86401'), true);
     assert.equal(check('oma-deliver-deferred', 'serverIdentity', ''), true, 'empty: the default identity');
   });
 
