@@ -83,6 +83,9 @@ async function main(): Promise<void> {
   await server.close();
   fs.rmSync(dir, { recursive: true, force: true });
   if (lost || duplicated || outOfOrder || messages.count(ALICE)) process.exitCode = 1;
+  // Everything is closed; a finished SIP client transaction's linger timer
+  // (Timer D, 32 s on UDP) would keep the process alive for nothing.
+  process.exit();
 }
 
 main().catch((err: unknown) => {
