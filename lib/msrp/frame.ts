@@ -87,6 +87,9 @@ const DASHES = '-------';
 const START_LINE = /^MSRP ([A-Za-z0-9][A-Za-z0-9.\-+%=]{3,31}) (?:([A-Z]+)|(\d{3})(?: (.*))?)$/;
 const HEADER_LINE = /^([A-Za-z0-9][A-Za-z0-9\-_.!%*+`'~]*):[ \t]*(.*)$/;
 
+const TRANSACTION_ID = /^[A-Za-z0-9][A-Za-z0-9.\-+%=]{3,31}$/;
+const METHOD = /^[A-Z]+$/;
+
 type State = 'start' | 'headers' | 'body' | 'skip';
 
 interface Pending {
@@ -401,7 +404,7 @@ export interface OutgoingResponse {
 /** Serializes a request; throws when the body holds the end-line (pick another transaction id). */
 export function writeRequest(r: OutgoingRequest): Buffer {
   checkTransactionId(r.transactionId);
-  if (!/^[A-Z]+$/.test(r.method)) throw new Error(`bad MSRP method "${r.method}"`);
+  if (!METHOD.test(r.method)) throw new Error(`bad MSRP method "${r.method}"`);
   const body = r.body ?? Buffer.alloc(0);
   if (body.length > 0 && !r.contentType) throw new Error('an MSRP request with a body needs a Content-Type');
   if (body.length > 0 && body.includes(DASHES + r.transactionId, 0, 'latin1')) {
@@ -416,11 +419,15 @@ export function writeRequest(r: OutgoingRequest): Buffer {
   for (const h of r.headers ?? []) head += `${checkHeader(h)}\r\n`;
   const end = `${DASHES}${r.transactionId}${r.flag ?? '$'}\r\n`;
   // Content-Type is last before the body (RFC 4975 7.1); a body is set off by a blank line.
-  if (r.contentType !== undefined) {
-    head += `Content-Type: ${r.contentType}\r\n\r\n`;
-    return Buffer.concat([Buffer.from(head, 'utf8'), body, Buffer.from(`\r\n${end}`, 'latin1')]);
-  }
-  return Buffer.from(head + end, 'utf8');
+  if (r.contentType === undefined) return Buffer.from(head + end, 'utf8');
+  head += `Content-Type: ${r.contentType}\r\n\r\n`;
+  // One buffer for the whole frame: a SEND is written per message delivered.
+  const headBytes = Buffer.byteLength(head, 'utf8');
+  const out = Buffer.allocUnsafe(headBytes + body.length + 2 + end.length);
+  out.write(head, 0, 'utf8');
+  body.copy(out, headBytes);
+  out.write(`\r\n${end}`, headBytes + body.length, 'latin1');
+  return out;
 }
 
 export function writeResponse(r: OutgoingResponse): Buffer {
@@ -434,7 +441,7 @@ export function writeResponse(r: OutgoingResponse): Buffer {
 }
 
 function checkTransactionId(tid: string): void {
-  if (!/^[A-Za-z0-9][A-Za-z0-9.\-+%=]{3,31}$/.test(tid)) throw new Error(`bad MSRP transaction id "${tid}"`);
+  if (!TRANSACTION_ID.test(tid)) throw new Error(`bad MSRP transaction id "${tid}"`);
 }
 
 function checkHeader(h: MsrpHeader): string {

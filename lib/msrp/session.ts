@@ -134,7 +134,7 @@ export class MsrpSession extends EventEmitter {
   private readonly awaitingReport = new Map<string, number>(); // messageId -> deadline
   private readonly held: MsrpRequest[] = [];
   private timer: unknown;
-  private corked = false;
+  private unsent: Buffer[] = [];
   private readonly chunkSize: number;
   private readonly frameLimits: FrameLimits;
   private readonly transactionTimeoutMs: number;
@@ -305,6 +305,7 @@ export class MsrpSession extends EventEmitter {
         this.scheduler.clear(guard);
         resolve();
       });
+      this.flush(socket);
       socket.end();
     });
   }
@@ -546,19 +547,19 @@ export class MsrpSession extends EventEmitter {
     }
   }
 
-  /** Frames written in one tick leave in one TCP write. */
+  /** Frames written in one tick leave in one TCP write, as one buffer: the stream then handles one chunk, not one per frame. */
   private write(frame: Buffer): void {
     const socket = this.socket;
     if (!socket || socket.destroyed) return;
-    if (!this.corked) {
-      this.corked = true;
-      socket.cork();
-      process.nextTick(() => {
-        this.corked = false;
-        socket.uncork();
-      });
-    }
-    socket.write(frame);
+    if (this.unsent.length === 0) process.nextTick(() => this.flush(socket));
+    this.unsent.push(frame);
+  }
+
+  private flush(socket: net.Socket): void {
+    const frames = this.unsent;
+    if (frames.length === 0) return;
+    this.unsent = [];
+    if (!socket.destroyed && socket.writable) socket.write(frames.length === 1 ? frames[0]! : Buffer.concat(frames));
   }
 
   /** A listener that throws must not break the connection's reading. */
