@@ -89,6 +89,10 @@ interface Running {
   done: Promise<DeliveryReport>;
 }
 
+// Messages whose 200 came but whose delete is not yet durable, per slot of the
+// SEND window: what a crash would deliver again, and what memory holds for them.
+const DELETES_PER_WINDOW = 8;
+
 const MSRP_IDENT = /^[A-Za-z0-9][A-Za-z0-9.\-+%=]{3,31}$/;
 
 /** The MSRP Message-ID of a stored message: its id when MSRP can carry it, else a stable digest of it. */
@@ -235,56 +239,101 @@ export class DeferredDelivery extends EventEmitter {
   /**
    * Sends the user's messages in arrival order, `window` SENDs in flight at
    * once on the one connection; each is deleted once its SEND got 200. New
-   * messages that arrive meanwhile go in the same session.
+   * messages that arrive meanwhile go in the same session. A SEND's slot
+   * frees at its 200; the 200s that come while one delete is under way are
+   * deleted together in the next (one group commit on a journal), so the
+   * store's sync never holds the wire still. A crash redelivers at most the
+   * messages whose 200 was in and whose delete was not yet durable: at most
+   * DELETES_PER_WINDOW windows of them. Callbacks, not a Promise per message.
    */
-  private async sendAll(run: Running, msrp: MsrpSession): Promise<void> {
+  private sendAll(run: Running, msrp: MsrpSession): Promise<void> {
     const window = Math.max(1, this.o.window ?? 256);
+    const maxUndeleted = window * DELETES_PER_WINDOW;
     const attempted = new Set<string>();
-    let inFlight = 0;
-    // One waiter at a time (this loop): woken when a SEND settles, so the window costs O(1) per message.
-    let wake: (() => void) | undefined;
-    const settled = (): void => {
-      inFlight--;
-      const w = wake;
-      wake = undefined;
-      w?.();
-    };
-    const drain = async (limit: number): Promise<void> => {
-      while (inFlight > limit) await new Promise<void>((resolve) => (wake = resolve));
-    };
-    for (;;) {
-      const batch = this.o.messages.list(run.aor).filter((m) => !attempted.has(m.id));
-      if (batch.length === 0) break;
-      for (const m of batch) {
-        if (run.stopped) break;
-        attempted.add(m.id);
-        inFlight++;
-        void this.sendOne(run, msrp, m).finally(settled);
-        await drain(window - 1);
-      }
-      await drain(0);
-      if (run.stopped) break;
-    }
+    let batch: DeferredMessage[] = [];
+    let next = 0;
+    let sending = 0;
+    let acked: DeferredMessage[] = []; // 200 in, delete not begun
+    let deleting = 0; // in the delete under way
+    return new Promise<void>((resolve) => {
+      let finished = false;
+      const idle = (): boolean => sending === 0 && acked.length === 0 && deleting === 0;
+      const deleteAcked = (): void => {
+        if (deleting > 0 || acked.length === 0) return;
+        const group = acked;
+        acked = [];
+        deleting = group.length;
+        this.o.messages
+          .markDeliveredMany(group.map((m) => m.id))
+          .then(
+            () => {
+              for (const m of group) this.report({ ...messageBase(run, m), status: 'delivered' });
+            },
+            (err: unknown) => {
+              // Delivered, but still stored: they go again and the inbox drops the duplicates by their Message-ID.
+              const error = `delivered but not deleted from the store: ${errorText(err)}`;
+              for (const m of group) this.report({ ...messageBase(run, m), status: 'delivered', error });
+            },
+          )
+          .finally(() => {
+            deleting = 0;
+            deleteAcked();
+            pump();
+          });
+      };
+      const settled = (m: DeferredMessage, ok: boolean): void => {
+        sending--;
+        if (ok) acked.push(m);
+        deleteAcked();
+        pump();
+      };
+      const pump = (): void => {
+        try {
+          while (!run.stopped && sending < window && acked.length + deleting < maxUndeleted) {
+            if (next === batch.length) {
+              // Listed again once all went: messages that arrived meanwhile go in this session too.
+              if (!idle()) break;
+              batch = this.o.messages.list(run.aor).filter((m) => !attempted.has(m.id));
+              next = 0;
+              if (batch.length === 0) break;
+            }
+            const m = batch[next++]!;
+            attempted.add(m.id);
+            sending++;
+            this.sendOne(run, msrp, m, settled);
+          }
+        } catch (err) {
+          this.stop(run, `delivery failed: ${errorText(err)}`);
+        }
+        if (!finished && idle() && (run.stopped || next === batch.length)) {
+          finished = true;
+          resolve();
+        }
+      };
+      pump();
+    });
   }
 
-  private async sendOne(run: Running, msrp: MsrpSession, m: DeferredMessage): Promise<void> {
-    const base = { aor: run.aor, id: m.id, sender: m.sender, time: new Date(m.receivedAt).toISOString() };
+  /** One SEND; `settled(m, true)` once it got 200, `settled(m, false)` when it failed (the session then stops). */
+  private sendOne(run: Running, msrp: MsrpSession, m: DeferredMessage, settled: (m: DeferredMessage, ok: boolean) => void): void {
+    const done = (err: Error | undefined): void => {
+      if (err) {
+        this.report({ ...messageBase(run, m), status: 'failed', error: errorText(err) });
+        // Later messages must not overtake this one: the session stops, and the next one starts from it.
+        this.stop(run, `SEND of message ${m.id} failed: ${errorText(err)}`);
+        settled(m, false);
+        return;
+      }
+      run.report.delivered.push(m.id);
+      settled(m, true);
+    };
+    let wrapped: Buffer;
     try {
-      await msrp.send(deferredAsCpim(m), CPIM_CONTENT_TYPE, { messageId: msrpMessageIdOf(m.id) });
+      wrapped = deferredAsCpim(m);
     } catch (err) {
-      this.report({ ...base, status: 'failed', error: errorText(err) });
-      // Later messages must not overtake this one: the session stops, and the next one starts from it.
-      this.stop(run, `SEND of message ${m.id} failed: ${errorText(err)}`);
-      return;
+      return done(err instanceof Error ? err : new Error(String(err)));
     }
-    run.report.delivered.push(m.id);
-    try {
-      await this.o.messages.markDelivered(m.id);
-      this.report({ ...base, status: 'delivered' });
-    } catch (err) {
-      // Delivered, but still stored: it will go again and the inbox drops the duplicate by its Message-ID.
-      this.report({ ...base, status: 'delivered', error: `delivered but not deleted from the store: ${errorText(err)}` });
-    }
+    msrp.sendWith(wrapped, CPIM_CONTENT_TYPE, { messageId: msrpMessageIdOf(m.id) }, done);
   }
 
   /** BYE once the messages went (or the session stopped); closes the MSRP session. */
@@ -359,6 +408,10 @@ export class DeferredDelivery extends EventEmitter {
       // a listener's failure must not end the delivery
     }
   }
+}
+
+function messageBase(run: Running, m: DeferredMessage): Omit<MessageReport, 'status'> {
+  return { aor: run.aor, id: m.id, sender: m.sender, time: new Date(m.receivedAt).toISOString() };
 }
 
 function errorText(err: unknown): string {

@@ -7,7 +7,6 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { decode } from '../../lib/sip/codec';
 import { DeferredDelivery, type DeliveryReport, type MessageReport } from '../../lib/deferred/delivery';
-import { Inbox, type InboxDuplicate, type InboxMessage } from '../../lib/deferred/inbox';
 import { DeferredMessageStore, type DeferredMessage } from '../../lib/deferred/message-store';
 import { MsrpFrameParser, writeResponse } from '../../lib/msrp/frame';
 import { MessageIdMemory } from '../../lib/msrp/reassembly';
@@ -21,6 +20,7 @@ import { inviteRequest, registerUser } from '../support/invite-peers';
 import { aliceMessageTo } from '../support/sip-builders';
 import { FakeScheduler } from '../support/fake-scheduler';
 import { loopbackEndpoint, type Closers } from '../support/settings-client';
+import { startInbox } from '../support/inbox-peer';
 import { waitFor } from '../support/wait';
 
 const ALICE = 'sip:alice@lab.test';
@@ -59,14 +59,7 @@ describe('deferred delivery over INVITE and MSRP (seed 003 12.2.2.2)', function 
   }
 
   function inbox(ep: SipEndpoint, o: { setup?: 'active' | 'passive'; delivered?: MessageIdMemory } = {}) {
-    const box = new Inbox({ endpoint: ep, aor: ALICE, contactUser: 'alice', ...o });
-    box.start();
-    closers.push(() => box.close());
-    const got: InboxMessage[] = [];
-    const duplicates: InboxDuplicate[] = [];
-    box.on('message', (m: InboxMessage) => got.push(m));
-    box.on('duplicate', (d: InboxDuplicate) => duplicates.push(d));
-    return { box, got, duplicates };
+    return startInbox(ep, closers, { aor: ALICE, ...o });
   }
 
   for (const setup of ['active', 'passive'] as const) {
