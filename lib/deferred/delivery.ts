@@ -6,8 +6,9 @@
 // Whatever goes wrong (a failure response, a CANCEL, the MSRP connection
 // dropped, a refresh answered 481) ends the session and leaves every message
 // not yet confirmed in the store for the next trigger. A crash between a 200
-// and the store's delete delivers that one message again: it keeps its
-// Message-ID (the stored id), so the receiving side drops the duplicate.
+// and the store's delete delivers those messages again (deletes go in groups:
+// at most DELETES_PER_WINDOW windows of them): each keeps its Message-ID (the
+// stored id), so the receiving side drops the duplicate.
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { deferredAsCpim } from './deferred-cpim';
