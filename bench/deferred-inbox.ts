@@ -10,6 +10,8 @@ export interface InboxCounts {
   distinct: number;
   duplicated: number;
   outOfOrder: number;
+  /** CPU seconds of this process from its first message to the question (the BYE and this message included). */
+  cpuSeconds: number;
 }
 
 async function main(): Promise<void> {
@@ -21,7 +23,10 @@ async function main(): Promise<void> {
   let received = 0;
   let outOfOrder = 0;
   let lastTime = 0;
+  let cpuAtFirst: NodeJS.CpuUsage | undefined;
   inbox.on('message', (m: InboxMessage) => {
+    // One reading at the start: getrusage per message would cost more than the message.
+    cpuAtFirst ??= process.cpuUsage();
     received++;
     seen.set(m.messageId, (seen.get(m.messageId) ?? 0) + 1);
     const t = Date.parse(m.time ?? '');
@@ -30,7 +35,9 @@ async function main(): Promise<void> {
   });
   process.on('message', (msg: unknown) => {
     if (msg === 'counts') {
-      const counts: InboxCounts = { received, distinct: seen.size, duplicated: [...seen.values()].filter((n) => n > 1).length, outOfOrder };
+      const cpu = cpuAtFirst ? process.cpuUsage(cpuAtFirst) : undefined;
+      const cpuSeconds = cpu ? (cpu.user + cpu.system) / 1e6 : 0;
+      const counts: InboxCounts = { received, distinct: seen.size, duplicated: [...seen.values()].filter((n) => n > 1).length, outOfOrder, cpuSeconds };
       process.send?.(counts);
     } else if (msg === 'exit') {
       void inbox.close().finally(() => process.exit(0));

@@ -67,6 +67,7 @@ async function main(): Promise<void> {
     { what: 'messages delivered', value: report.delivered.length, unit: 'msg', note: `outcome ${report.outcome}${report.reason ? `: ${report.reason}` : ''}` },
     { what: 'delivery rate', value: Math.round(report.delivered.length / seconds), unit: 'msg/s', note: `${seconds.toFixed(2)} s, INVITE to BYE, store ${STORE}` },
     { what: 'CPU (user + system)', value: Math.round((cpuSeconds / seconds) * 100), unit: '% of one core', note: `${cpuSeconds.toFixed(2)} s, the server process` },
+    { what: 'inbox CPU', value: Math.round((counts.cpuSeconds / seconds) * 100), unit: '% of one core', note: `${counts.cpuSeconds.toFixed(2)} s, the inbox process, first message to BYE` },
     { what: 'RSS before', value: Math.round(rssBefore / 1048576), unit: 'MiB', note: `server, ${COUNT} messages stored` },
     { what: 'RSS peak', value: Math.round(rssPeak / 1048576), unit: 'MiB' },
     { what: 'received at the inbox', value: counts.received, unit: 'msg', note: `${counts.distinct} distinct ids, ${outOfOrder} out of time order` },
@@ -83,6 +84,9 @@ async function main(): Promise<void> {
   await server.close();
   fs.rmSync(dir, { recursive: true, force: true });
   if (lost || duplicated || outOfOrder || messages.count(ALICE)) process.exitCode = 1;
+  // Everything is closed; a finished SIP client transaction's linger timer
+  // (Timer D, 32 s on UDP) would keep the process alive for nothing.
+  process.exit();
 }
 
 main().catch((err: unknown) => {

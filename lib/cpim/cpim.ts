@@ -78,53 +78,71 @@ export class CpimError extends Error {
 }
 
 const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})$/;
-const TOKEN = "[A-Za-z0-9!#$%&'*+\\-^_`|~]+";
-const HEADER_LINE = new RegExp(`^(?:(${TOKEN})\\.)?(${TOKEN}):((?:;[^ ;]*)*)(?: (.*))?$`);
+const TOKEN = /^[A-Za-z0-9!#$%&'*+\-^_`|~]+$/;
+const CONTENT_TYPE = 'content-type';
 
 /** Builds the wrapper; throws CpimError on values that would break its lines. */
 export function buildCpim(input: CpimInput): Buffer {
-  const lines: string[] = [];
-  if (input.from !== undefined) lines.push(`From: ${formatAddress(input.from)}`);
+  // One string for the headers and one buffer for all: a wrapper is built per message delivered.
+  let head = '';
+  if (input.from !== undefined) head += `From: ${formatAddress(input.from)}\r\n`;
   const to = input.to === undefined ? [] : Array.isArray(input.to) ? input.to : [input.to];
-  for (const a of to) lines.push(`To: ${formatAddress(a)}`);
-  for (const a of input.cc ?? []) lines.push(`cc: ${formatAddress(a)}`);
-  if (input.dateTime !== undefined) lines.push(`DateTime: ${formatDateTime(input.dateTime)}`);
+  for (const a of to) head += `To: ${formatAddress(a)}\r\n`;
+  for (const a of input.cc ?? []) head += `cc: ${formatAddress(a)}\r\n`;
+  if (input.dateTime !== undefined) head += `DateTime: ${formatDateTime(input.dateTime)}\r\n`;
   const subjects = input.subject === undefined ? [] : Array.isArray(input.subject) ? input.subject : [input.subject];
   for (const s of subjects) {
     const subject = typeof s === 'string' ? { text: s } : s;
-    lines.push(`Subject:${subject.lang ? `;lang=${checkToken(subject.lang, 'language tag')}` : ''} ${checkValue(subject.text)}`);
+    head += `Subject:${subject.lang ? `;lang=${checkToken(subject.lang, 'language tag')}` : ''} ${checkValue(subject.text)}\r\n`;
   }
   for (const ns of input.namespaces ?? []) {
-    lines.push(`NS: ${ns.prefix ? `${checkToken(ns.prefix, 'namespace prefix')} ` : ''}<${checkUri(ns.uri)}>`);
+    head += `NS: ${ns.prefix ? `${checkToken(ns.prefix, 'namespace prefix')} ` : ''}<${checkUri(ns.uri)}>\r\n`;
   }
-  if (input.require && input.require.length > 0) lines.push(`Require: ${input.require.map((r) => checkValue(r)).join(',')}`);
+  if (input.require && input.require.length > 0) head += `Require: ${input.require.map((r) => checkValue(r)).join(',')}\r\n`;
   for (const h of input.extensions ?? []) {
     const name = `${h.prefix ? `${checkToken(h.prefix, 'namespace prefix')}.` : ''}${checkToken(h.name, 'header name')}`;
-    const params = (h.params ?? []).map((p) => `;${checkValue(p)}`).join('');
-    lines.push(`${name}:${params} ${checkValue(h.value)}`);
+    let params = '';
+    for (const p of h.params ?? []) params += `;${checkValue(p)}`;
+    head += `${name}:${params} ${checkValue(h.value)}\r\n`;
   }
-  const mime = [`Content-Type: ${checkValue(input.contentType)}`];
-  for (const h of input.contentHeaders ?? []) mime.push(`${checkToken(h.name, 'header name')}: ${checkValue(h.value)}`);
-  const head = `${lines.map((l) => `${l}\r\n`).join('')}\r\n${mime.map((l) => `${l}\r\n`).join('')}\r\n`;
-  const body = typeof input.body === 'string' ? Buffer.from(input.body, 'utf8') : input.body;
-  return Buffer.concat([Buffer.from(head, 'utf8'), body]);
+  head += `\r\nContent-Type: ${checkValue(input.contentType)}\r\n`;
+  for (const h of input.contentHeaders ?? []) head += `${checkToken(h.name, 'header name')}: ${checkValue(h.value)}\r\n`;
+  head += '\r\n';
+  const headBytes = Buffer.byteLength(head, 'utf8');
+  const body = input.body;
+  const bodyBytes = typeof body === 'string' ? Buffer.byteLength(body, 'utf8') : body.length;
+  const out = Buffer.allocUnsafe(headBytes + bodyBytes);
+  out.write(head, 0, 'utf8');
+  if (typeof body === 'string') out.write(body, headBytes, 'utf8');
+  else body.copy(out, headBytes);
+  return out;
+}
+
+interface RawHeader {
+  prefix?: string;
+  name: string;
+  params: string[];
+  value: string;
 }
 
 /** Reads a wrapper; throws CpimError naming what is wrong. */
 export function parseCpim(data: Buffer | string): CpimMessage {
   const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-  const first = blankLine(buf, 0);
-  if (!first) throw new CpimError('no blank line after the message headers');
-  const second = blankLine(buf, first.next);
-  if (!second) throw new CpimError('no blank line after the content headers');
-  const msg: CpimMessage = { to: [], cc: [], subject: [], namespaces: [], require: [], extensions: [], contentType: '', contentHeaders: [], body: buf.subarray(second.next) };
+  const raw: RawHeader[] = [];
+  const afterHeaders = readSection(buf, 0, 'no blank line after the message headers', (line) => raw.push(headerLine(line)));
+  const msg: CpimMessage = { to: [], cc: [], subject: [], namespaces: [], require: [], extensions: [], contentType: '', contentHeaders: [], body: buf };
+  const afterContent = readSection(buf, afterHeaders, 'no blank line after the content headers', (line) => {
+    const colon = line.indexOf(':');
+    if (colon <= 0 || !TOKEN.test(line.slice(0, colon))) {
+      throw new CpimError(`malformed content header line ${JSON.stringify(line.slice(0, 80))}`);
+    }
+    const name = line.slice(0, colon);
+    const value = line.slice(colon + 1).trim();
+    if (name.length === CONTENT_TYPE.length && name.toLowerCase() === CONTENT_TYPE) msg.contentType = value;
+    else msg.contentHeaders.push({ name, value });
+  });
+  msg.body = buf.subarray(afterContent);
 
-  const raw: Array<{ prefix?: string; name: string; params: string[]; value: string }> = [];
-  for (const line of lines(buf.toString('utf8', 0, first.at))) {
-    const m = HEADER_LINE.exec(line);
-    if (!m) throw new CpimError(`malformed header line ${JSON.stringify(line.slice(0, 80))}`);
-    raw.push({ prefix: m[1], name: m[2], params: m[3] ? m[3].split(';').slice(1) : [], value: (m[4] ?? '').trim() });
-  }
   // Declarations first, so every prefixed header finds its namespace whatever the line order.
   for (const h of raw) {
     if (h.prefix === undefined && h.name.toLowerCase() === 'ns') msg.namespaces.push(parseNamespace(h.value));
@@ -153,19 +171,58 @@ export function parseCpim(data: Buffer | string): CpimMessage {
       msg.extensions.push(ext);
     }
   }
-
-  for (const line of lines(buf.toString('utf8', first.next, second.at))) {
-    const colon = line.indexOf(':');
-    if (colon <= 0 || !new RegExp(`^${TOKEN}$`).test(line.slice(0, colon))) {
-      throw new CpimError(`malformed content header line ${JSON.stringify(line.slice(0, 80))}`);
-    }
-    const name = line.slice(0, colon);
-    const value = line.slice(colon + 1).trim();
-    if (name.toLowerCase() === 'content-type') msg.contentType = value;
-    else msg.contentHeaders.push({ name, value });
-  }
   if (!msg.contentType) throw new CpimError('the content has no Content-Type');
   return msg;
+}
+
+/**
+ * Hands each line of a header section from `from` to `take` and returns where
+ * the section's blank line ends. Lines end in CRLF, or a bare LF from lenient
+ * writers. Only the section is read (the content after it is never scanned),
+ * and it is decoded once, not line by line.
+ */
+function readSection(buf: Buffer, from: number, missing: string, take: (line: string) => void): number {
+  let end = from;
+  for (;;) {
+    const lf = buf.indexOf(0x0a, end);
+    if (lf < 0) throw new CpimError(missing);
+    if (lf === end || (lf === end + 1 && buf[end] === 0x0d)) break;
+    end = lf + 1;
+  }
+  const text = buf.toString('utf8', from, end);
+  for (let pos = 0; pos < text.length; ) {
+    const lf = text.indexOf('\n', pos);
+    take(text.slice(pos, lf > pos && text.charCodeAt(lf - 1) === 0x0d ? lf - 1 : lf));
+    pos = lf + 1;
+  }
+  return buf[end] === 0x0d ? end + 2 : end + 1;
+}
+
+/** `[prefix.]name:[;param...][ value]` (RFC 3862 3.1), read without a regular expression: one per header of every message. */
+function headerLine(line: string): RawHeader {
+  const colon = line.indexOf(':');
+  const bad = (): CpimError => new CpimError(`malformed header line ${JSON.stringify(line.slice(0, 80))}`);
+  if (colon <= 0) throw bad();
+  const dot = line.lastIndexOf('.', colon);
+  const prefix = dot >= 0 ? line.slice(0, dot) : undefined;
+  const name = line.slice(dot + 1, colon);
+  if (!TOKEN.test(name) || (prefix !== undefined && !TOKEN.test(prefix))) throw bad();
+  const params: string[] = [];
+  let pos = colon + 1;
+  while (line.charCodeAt(pos) === 0x3b) {
+    let stop = pos + 1;
+    while (stop < line.length && line.charCodeAt(stop) !== 0x20 && line.charCodeAt(stop) !== 0x3b) stop++;
+    params.push(line.slice(pos + 1, stop));
+    pos = stop;
+  }
+  let value = '';
+  if (pos < line.length) {
+    if (line.charCodeAt(pos) !== 0x20) throw bad();
+    value = line.slice(pos + 1);
+    if (value.includes('\r')) throw bad();
+    value = value.trim();
+  }
+  return prefix === undefined ? { name, params, value } : { prefix, name, params, value };
 }
 
 /** The content as text (message/cpim content is UTF-8 unless its charset says otherwise). */
@@ -219,26 +276,11 @@ function checkValue(v: string): string {
 }
 
 function checkToken(v: string, what: string): string {
-  if (!new RegExp(`^${TOKEN}$`).test(v)) throw new CpimError(`bad ${what} "${v}"`);
+  if (!TOKEN.test(v)) throw new CpimError(`bad ${what} "${v}"`);
   return v;
 }
 
 function checkUri(v: string): string {
   if (!/^[A-Za-z][A-Za-z0-9+.-]*:[^<>\s]+$/.test(v)) throw new CpimError(`bad URI "${v}"`);
   return v;
-}
-
-/** The first empty line from `from`: CRLF CRLF, or a bare LF LF from lenient writers. */
-function blankLine(buf: Buffer, from: number): { at: number; next: number } | undefined {
-  if (buf.length >= from + 2 && buf[from] === 0x0d && buf[from + 1] === 0x0a) return { at: from, next: from + 2 };
-  if (buf.length >= from + 1 && buf[from] === 0x0a) return { at: from, next: from + 1 };
-  const crlf = buf.indexOf('\r\n\r\n', from, 'latin1');
-  const lf = buf.indexOf('\n\n', from, 'latin1');
-  if (crlf >= 0 && (lf < 0 || crlf < lf)) return { at: crlf, next: crlf + 4 };
-  if (lf >= 0) return { at: lf, next: lf + 2 };
-  return undefined;
-}
-
-function lines(text: string): string[] {
-  return text.split(/\r?\n/).filter((l) => l.length > 0);
 }

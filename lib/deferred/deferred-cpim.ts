@@ -20,7 +20,8 @@ export function deferredAsCpim(m: DeferredMessage): Buffer {
     namespaces: [{ prefix: 'imdn', uri: IMDN_NAMESPACE }],
     extensions: [{ prefix: 'imdn', name: 'Message-ID', value: m.id }],
     contentType: m.contentType,
-    body: messageContent(m),
+    // Text goes in as it is stored: one copy into the wrapper instead of two.
+    body: m.encoding === 'text' ? m.body : messageContent(m),
   });
 }
 

@@ -8,11 +8,12 @@
 // leaves every message not yet confirmed in the store for the next trigger;
 // the report says why and of what kind (DeliveryFailure). A callee refusing
 // one message (400, 413, 415 to its SEND) only skips that one: it stays
-// stored. A crash delivers again the messages whose SEND the callee had
-// answered but whose delete was not yet durable: at most the SENDs in flight,
-// `window` of them (256 by default; a crash test sees up to all 256). Each
-// keeps its Message-ID (the stored id), so the receiving side drops the
-// duplicates, while it remembers them (the inbox does in memory).
+// stored. A crash delivers again the messages whose SEND was sent but whose
+// delete was not yet durable: at most `window` of them (256 by default; a
+// crash test sees up to all 256), since a message holds its place in the
+// window until its delete is on disk. Each keeps its Message-ID (the stored
+// id), so the receiving side drops the duplicates, while it remembers them
+// (the inbox does in memory).
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { deferredAsCpim } from './deferred-cpim';
@@ -262,63 +263,106 @@ export class DeferredDelivery extends EventEmitter {
   /**
    * Sends the user's messages in arrival order, `window` SENDs in flight at
    * once on the one connection; each is deleted once its SEND got 200. New
-   * messages that arrive meanwhile go in the same session.
+   * messages that arrive meanwhile go in the same session. A message holds
+   * its slot in the window until its delete is durable, so a crash delivers
+   * again at most `window` messages; the 200s that come while one delete is
+   * under way are deleted together in the next (one group commit on a
+   * journal). Callbacks, not a Promise per message.
    */
-  private async sendAll(run: Running, msrp: MsrpSession): Promise<void> {
+  private sendAll(run: Running, msrp: MsrpSession): Promise<void> {
     const window = Math.max(1, this.o.window ?? 256);
     const attempted = new Set<string>();
-    let inFlight = 0;
-    // One waiter at a time (this loop): woken when a SEND settles, so the window costs O(1) per message.
-    let wake: (() => void) | undefined;
-    const settled = (): void => {
-      inFlight--;
-      const w = wake;
-      wake = undefined;
-      w?.();
-    };
-    const drain = async (limit: number): Promise<void> => {
-      while (inFlight > limit) await new Promise<void>((resolve) => (wake = resolve));
-    };
-    for (;;) {
-      const batch = this.o.messages.list(run.aor).filter((m) => !attempted.has(m.id));
-      if (batch.length === 0) break;
-      for (const m of batch) {
-        if (run.stopped) break;
-        attempted.add(m.id);
-        inFlight++;
-        void this.sendOne(run, msrp, m).finally(settled);
-        await drain(window - 1);
-      }
-      await drain(0);
-      if (run.stopped) break;
-    }
+    let batch: DeferredMessage[] = [];
+    let next = 0;
+    let sending = 0;
+    let acked: DeferredMessage[] = []; // 200 in, delete not begun
+    let deleting = 0; // in the delete under way
+    return new Promise<void>((resolve) => {
+      let finished = false;
+      const idle = (): boolean => sending === 0 && acked.length === 0 && deleting === 0;
+      const deleteAcked = (): void => {
+        if (deleting > 0 || acked.length === 0) return;
+        const group = acked;
+        acked = [];
+        deleting = group.length;
+        this.o.messages
+          .markDeliveredMany(group.map((m) => m.id))
+          .then(
+            () => {
+              for (const m of group) this.report({ ...messageBase(run, m), status: 'delivered' });
+            },
+            (err: unknown) => {
+              // Delivered, but still stored: they go again and the inbox drops the duplicates by their Message-ID.
+              const error = `delivered but not deleted from the store: ${errorText(err)}`;
+              for (const m of group) this.report({ ...messageBase(run, m), status: 'delivered', error });
+            },
+          )
+          .finally(() => {
+            deleting = 0;
+            deleteAcked();
+            pump();
+          });
+      };
+      const settled = (m: DeferredMessage, ok: boolean): void => {
+        sending--;
+        if (ok) acked.push(m);
+        deleteAcked();
+        pump();
+      };
+      const pump = (): void => {
+        try {
+          while (!run.stopped && sending + acked.length + deleting < window) {
+            if (next === batch.length) {
+              // Listed again once all went: messages that arrived meanwhile go in this session too.
+              if (!idle()) break;
+              batch = this.o.messages.list(run.aor).filter((m) => !attempted.has(m.id));
+              next = 0;
+              if (batch.length === 0) break;
+            }
+            const m = batch[next++]!;
+            attempted.add(m.id);
+            sending++;
+            this.sendOne(run, msrp, m, settled);
+          }
+        } catch (err) {
+          this.stop(run, `delivery failed: ${errorText(err)}`, 'fault');
+        }
+        if (!finished && idle() && (run.stopped || next === batch.length)) {
+          finished = true;
+          resolve();
+        }
+      };
+      pump();
+    });
   }
 
-  private async sendOne(run: Running, msrp: MsrpSession, m: DeferredMessage): Promise<void> {
-    const base = { aor: run.aor, id: m.id, sender: m.sender, time: new Date(m.receivedAt).toISOString() };
-    try {
-      await msrp.send(deferredAsCpim(m), CPIM_CONTENT_TYPE, { messageId: msrpMessageIdOf(m.id) });
-    } catch (err) {
-      this.report({ ...base, status: 'failed', error: errorText(err) });
-      if (err instanceof MsrpError && REFUSES_THE_MESSAGE.has(err.code)) {
-        // The callee refuses this message, not the session: it would refuse it again in every
-        // session, so stopping here would hold the later ones back for ever. It stays stored.
-        run.refused.push(`message ${m.id} refused: ${errorText(err)}`);
+  /** One SEND; `settled(m, true)` once it got 200, `settled(m, false)` when it failed (the session then stops). */
+  private sendOne(run: Running, msrp: MsrpSession, m: DeferredMessage, settled: (m: DeferredMessage, ok: boolean) => void): void {
+    const done = (err: Error | undefined): void => {
+      if (err) {
+        this.report({ ...messageBase(run, m), status: 'failed', error: errorText(err) });
+        if (err instanceof MsrpError && REFUSES_THE_MESSAGE.has(err.code)) {
+          // The callee refuses this message, not the session: it would refuse it again in every
+          // session, so stopping here would hold the later ones back for ever. It stays stored.
+          run.refused.push(`message ${m.id} refused: ${errorText(err)}`);
+        } else {
+          // Anything else is the session failing: later messages must not overtake this one,
+          // so the session stops and the next one starts from it.
+          this.stop(run, `SEND of message ${m.id} failed: ${errorText(err)}`, 'fault');
+        }
+        settled(m, false);
         return;
       }
-      // Anything else is the session failing: later messages must not overtake this one,
-      // so the session stops and the next one starts from it.
-      this.stop(run, `SEND of message ${m.id} failed: ${errorText(err)}`, 'fault');
-      return;
-    }
-    run.report.delivered.push(m.id);
+      run.report.delivered.push(m.id);
+      settled(m, true);
+    };
+    let wrapped: Buffer;
     try {
-      await this.o.messages.markDelivered(m.id);
-      this.report({ ...base, status: 'delivered' });
+      wrapped = deferredAsCpim(m);
     } catch (err) {
-      // Delivered, but still stored: it will go again and the inbox drops the duplicate by its Message-ID.
-      this.report({ ...base, status: 'delivered', error: `delivered but not deleted from the store: ${errorText(err)}` });
+      return done(err instanceof Error ? err : new Error(String(err)));
     }
+    msrp.sendWith(wrapped, CPIM_CONTENT_TYPE, { messageId: msrpMessageIdOf(m.id) }, done);
   }
 
   /** BYE once the messages went (or the session stopped); closes the MSRP session. */
@@ -449,6 +493,10 @@ function sessionEndText(e: SessionEvent): string {
     default:
       return `session ended: ${e.cause}${e.status ? ` (${e.status})` : ''}`;
   }
+}
+
+function messageBase(run: Running, m: DeferredMessage): Omit<MessageReport, 'status'> {
+  return { aor: run.aor, id: m.id, sender: m.sender, time: new Date(m.receivedAt).toISOString() };
 }
 
 function errorText(err: unknown): string {

@@ -250,6 +250,43 @@ export class DeferredMessageStore extends EventEmitter {
     return this.remove(id, 'delivered');
   }
 
+  /**
+   * As markDelivered for several messages, in one store write where the store
+   * can (a journal's single group commit) instead of one each. Resolves once
+   * every one of them is gone; rejects when the store fails, and then every
+   * message of that write stays listed, as it stays on disk.
+   */
+  markDeliveredMany(ids: readonly string[]): Promise<void> {
+    const deleteMany = this.store.deleteMany?.bind(this.store);
+    if (!deleteMany) return settleAll(ids.map((id) => this.remove(id, 'delivered')));
+    const others: Promise<boolean>[] = [];
+    const found: DeferredMessage[] = [];
+    for (const id of ids) {
+      const running = this.deleting.get(id);
+      const m = running ? undefined : this.byId.get(id);
+      if (running) others.push(running);
+      else if (m) found.push(m);
+    }
+    if (found.length === 0) return settleAll(others);
+    const keys = found.map((m) => m.id);
+    const work = deleteMany(keys)
+      .then(
+        () => {
+          for (const m of found) this.deleted(m, 'delivered');
+          return true;
+        },
+        (err: unknown) => {
+          throw new Error(`cannot delete ${keys.length} deferred messages of ${found[0]!.recipient} (they stay stored): ${errorOf(err).message}`);
+        },
+      )
+      .finally(() => {
+        for (const key of keys) this.deleting.delete(key);
+      });
+    for (const key of keys) this.deleting.set(key, work);
+    others.push(work);
+    return settleAll(others);
+  }
+
   /** Deletes a message without delivery (a flow's decision); as markDelivered otherwise. */
   discard(id: string): Promise<boolean> {
     return this.remove(id, 'removed');
@@ -399,8 +436,7 @@ export class DeferredMessageStore extends EventEmitter {
       .delete(id)
       .then(
         () => {
-          this.unlink(m);
-          this.emitSafely('change', { aor: m.recipient, kind, message: m } satisfies DeferredChange);
+          this.deleted(m, kind);
           return true;
         },
         (err: unknown) => {
@@ -410,6 +446,11 @@ export class DeferredMessageStore extends EventEmitter {
       .finally(() => this.deleting.delete(id));
     this.deleting.set(id, work);
     return work;
+  }
+
+  private deleted(m: DeferredMessage, kind: DeferredChange['kind']): void {
+    this.unlink(m);
+    this.emitSafely('change', { aor: m.recipient, kind, message: m } satisfies DeferredChange);
   }
 
   private unlink(m: DeferredMessage): void {
@@ -451,6 +492,12 @@ export class DeferredMessageStore extends EventEmitter {
 /** The content of a stored message as bytes. */
 export function messageContent(m: DeferredMessage): Buffer {
   return m.encoding === 'base64' ? Buffer.from(m.body, 'base64') : Buffer.from(m.body, 'utf8');
+}
+
+/** Waits for all; rejects with the first failure once none is still under way. */
+async function settleAll(work: Array<Promise<unknown>>): Promise<void> {
+  const failed = (await Promise.allSettled(work)).find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
 }
 
 function isDeferredMessage(v: unknown): v is DeferredMessage {

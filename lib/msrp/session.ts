@@ -134,7 +134,7 @@ export class MsrpSession extends EventEmitter {
   private readonly awaitingReport = new Map<string, number>(); // messageId -> deadline
   private readonly held: MsrpRequest[] = [];
   private timer: unknown;
-  private corked = false;
+  private unsent: Buffer[] = [];
   private readonly chunkSize: number;
   private readonly frameLimits: FrameLimits;
   private readonly transactionTimeoutMs: number;
@@ -254,43 +254,54 @@ export class MsrpSession extends EventEmitter {
 
   /** Sends one message, chunked; resolves when the peer has taken all of it. */
   send(content: Buffer | string, contentType: string, options: MsrpSendOptions = {}): Promise<MsrpSendResult> {
-    if (this.state !== 'bound') return Promise.reject(new Error(`MSRP session not connected (${this.state})`));
-    if (!this.remote) return Promise.reject(new Error('the peer path is not known yet'));
+    return new Promise<MsrpSendResult>((resolve, reject) => this.start(content, contentType, options, resolve, reject));
+  }
+
+  /** As send(), told through a callback, called once: no Promise per message for a sender that pipelines thousands. */
+  sendWith(content: Buffer | string, contentType: string, options: MsrpSendOptions, done: (err: Error | undefined, result?: MsrpSendResult) => void): void {
+    try {
+      this.start(content, contentType, options, (r) => done(undefined, r), done);
+    } catch (err) {
+      done(err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+
+  private start(content: Buffer | string, contentType: string, options: MsrpSendOptions, resolve: (r: MsrpSendResult) => void, reject: (e: Error) => void): void {
+    if (this.state !== 'bound') return reject(new Error(`MSRP session not connected (${this.state})`));
+    if (!this.remote) return reject(new Error('the peer path is not known yet'));
     const body = typeof content === 'string' ? Buffer.from(content, 'utf8') : content;
     const messageId = options.messageId ?? randomHex(10);
-    if (this.outgoing.has(messageId)) return Promise.reject(new Error(`message ${messageId} is already being sent`));
+    if (this.outgoing.has(messageId)) return reject(new Error(`message ${messageId} is already being sent`));
     const failureReport = options.failureReport ?? 'yes';
     const wantReport = options.successReport === true;
     const chunks = chunkMessage(body, this.chunkSize);
-    return new Promise<MsrpSendResult>((resolve, reject) => {
-      const out: Outgoing = { messageId, bytes: body.length, chunks: chunks.length, unacked: chunks.length, wantReport, resolve, reject };
-      const acked = failureReport === 'yes';
-      if (acked || wantReport) this.outgoing.set(messageId, out);
-      for (const chunk of chunks) {
-        const tid = this.newTransactionId(chunk.body);
-        if (acked) this.track(tid, (code, comment) => this.onChunkSettled(out, code, comment));
-        this.write(
-          writeRequest({
-            transactionId: tid,
-            method: 'SEND',
-            toPath: this.remote!,
-            fromPath: [this.localUri],
-            messageId,
-            successReport: wantReport ? 'yes' : undefined,
-            failureReport: acked ? undefined : 'no',
-            byteRange: chunk.byteRange,
-            headers: options.headers,
-            contentType: chunk.body.length > 0 ? contentType : undefined,
-            body: chunk.body,
-            flag: chunk.flag,
-          }),
-        );
-      }
-      if (!acked) {
-        out.unacked = 0;
-        this.afterAcks(out);
-      }
-    });
+    const out: Outgoing = { messageId, bytes: body.length, chunks: chunks.length, unacked: chunks.length, wantReport, resolve, reject };
+    const acked = failureReport === 'yes';
+    if (acked || wantReport) this.outgoing.set(messageId, out);
+    for (const chunk of chunks) {
+      const tid = this.newTransactionId(chunk.body);
+      if (acked) this.track(tid, (code, comment) => this.onChunkSettled(out, code, comment));
+      this.write(
+        writeRequest({
+          transactionId: tid,
+          method: 'SEND',
+          toPath: this.remote,
+          fromPath: [this.localUri],
+          messageId,
+          successReport: wantReport ? 'yes' : undefined,
+          failureReport: acked ? undefined : 'no',
+          byteRange: chunk.byteRange,
+          headers: options.headers,
+          contentType: chunk.body.length > 0 ? contentType : undefined,
+          body: chunk.body,
+          flag: chunk.flag,
+        }),
+      );
+    }
+    if (!acked) {
+      out.unacked = 0;
+      this.afterAcks(out);
+    }
   }
 
   /** Ends the session: pending sends fail, the connection is closed. */
@@ -305,6 +316,7 @@ export class MsrpSession extends EventEmitter {
         this.scheduler.clear(guard);
         resolve();
       });
+      this.flush(socket);
       socket.end();
     });
   }
@@ -546,19 +558,19 @@ export class MsrpSession extends EventEmitter {
     }
   }
 
-  /** Frames written in one tick leave in one TCP write. */
+  /** Frames written in one tick leave in one TCP write, as one buffer: the stream then handles one chunk, not one per frame. */
   private write(frame: Buffer): void {
     const socket = this.socket;
     if (!socket || socket.destroyed) return;
-    if (!this.corked) {
-      this.corked = true;
-      socket.cork();
-      process.nextTick(() => {
-        this.corked = false;
-        socket.uncork();
-      });
-    }
-    socket.write(frame);
+    if (this.unsent.length === 0) process.nextTick(() => this.flush(socket));
+    this.unsent.push(frame);
+  }
+
+  private flush(socket: net.Socket): void {
+    const frames = this.unsent;
+    if (frames.length === 0) return;
+    this.unsent = [];
+    if (!socket.destroyed && socket.writable) socket.write(frames.length === 1 ? frames[0]! : Buffer.concat(frames));
   }
 
   /** A listener that throws must not break the connection's reading. */

@@ -70,9 +70,11 @@ const COMPACT_BYTES_FLOOR = 64 * 1024 * 1024;
 const SNAPSHOT_CHUNK = 1024 * 1024;
 
 interface Pending {
+  /** The records, one line each. */
   line: Buffer;
-  key: string;
-  /** undefined: a delete. */
+  /** One key for a put; one or more for deletes, all in `line`, applied together. */
+  keys: readonly string[];
+  /** undefined: deletes. */
   valueJson: string | undefined;
   resolve: () => void;
   reject: (err: Error) => void;
@@ -156,11 +158,17 @@ export class JournalStore<T> implements KeyValueStore<T> {
       return Promise.reject(new TypeError(`cannot store ${JSON.stringify(key)}: ${(err as Error).message}`));
     }
     if (json === undefined) return Promise.reject(new TypeError(`cannot store ${JSON.stringify(key)}: the value has no JSON form`));
-    return this.append(key, json);
+    return this.append([key], json);
   }
 
   delete(key: string): Promise<void> {
-    return this.append(key, undefined);
+    return this.append([key], undefined);
+  }
+
+  /** One record per key, all in one flush and one sync. A crash during it keeps the whole records (those keys go) and drops a torn one (that key stays). */
+  deleteMany(keys: readonly string[]): Promise<void> {
+    if (keys.length === 0) return Promise.resolve();
+    return this.append(keys, undefined);
   }
 
   /** Waits for every queued write (and a compaction under way); later puts and deletes are refused. */
@@ -176,12 +184,17 @@ export class JournalStore<T> implements KeyValueStore<T> {
     await handle?.close();
   }
 
-  private append(key: string, valueJson: string | undefined): Promise<void> {
+  private append(keys: readonly string[], valueJson: string | undefined): Promise<void> {
     if (this.closed) return Promise.reject(new Error('journal store is closed'));
     if (this.failure) return Promise.reject(this.failure);
-    const line = encodeRecord(valueJson === undefined ? deleteBody(key) : putBody(key, valueJson));
+    const line =
+      valueJson !== undefined
+        ? encodeRecord(putBody(keys[0]!, valueJson))
+        : keys.length === 1
+          ? encodeRecord(deleteBody(keys[0]!))
+          : Buffer.concat(keys.map((key) => encodeRecord(deleteBody(key))));
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({ line, key, valueJson, resolve, reject });
+      this.queue.push({ line, keys, valueJson, resolve, reject });
       this.startDraining();
     });
   }
@@ -234,15 +247,17 @@ export class JournalStore<T> implements KeyValueStore<T> {
       for (const p of batch) p.reject(error);
       return;
     }
+    let records = 0;
+    for (const p of batch) records += p.keys.length;
     this.journalBytes += bytes.length;
-    this.journalRecords += batch.length;
+    this.journalRecords += records;
     this.counters.flushes++;
-    this.counters.records += batch.length;
+    this.counters.records += records;
     if (this.compaction) {
       this.compaction.tail.push(bytes);
-      this.compaction.tailRecords += batch.length;
+      this.compaction.tailRecords += records;
     }
-    for (const p of batch) this.apply(p.key, p.valueJson);
+    for (const p of batch) for (const key of p.keys) this.apply(key, p.valueJson);
     for (const p of batch) p.resolve();
     this.maybeStartCompaction();
   }

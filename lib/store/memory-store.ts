@@ -24,6 +24,11 @@ export class MemoryStore<T> implements KeyValueStore<T> {
     this.entries.delete(key);
   }
 
+  async deleteMany(keys: readonly string[]): Promise<void> {
+    if (this.closed) throw new Error('memory store is closed');
+    for (const key of keys) this.entries.delete(key);
+  }
+
   /** Later puts and deletes are refused, as by the stores on disk; the entries stay readable. */
   async close(): Promise<void> {
     this.closed = true;

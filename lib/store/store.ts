@@ -10,5 +10,12 @@ export interface KeyValueStore<T> {
   put(key: string, value: T): Promise<void>;
   /** Removes one entry (no error when it is absent). */
   delete(key: string): Promise<void>;
+  /**
+   * Removes several entries (no error for absent ones), in one write where
+   * the store can instead of one per key; durable for all once it resolves.
+   * A crash before that may have removed some of them and not others.
+   * Optional: callers fall back to delete() per key.
+   */
+  deleteMany?(keys: readonly string[]): Promise<void>;
   close(): Promise<void>;
 }

@@ -69,6 +69,27 @@ describe('message/cpim (RFC 3862)', () => {
     assert.equal(parseCpim(wire).from?.name, 'Smith, "Bob" \\ Jr');
   });
 
+  it('reads bare-LF and mixed line ends, header parameters and prefixes, and leaves a body with blank lines alone', () => {
+    const body = 'line one\n\nline three\r\n\r\nend';
+    const text =
+      'From: Alice <sip:a@x>\nNS: MyFeatures <mid:MessageFeatures@id.foo.com>\r\n' +
+      'MyFeatures.VitalMessageOption:;p1;p2=x Confirmation-requested\nSubject:;lang=fr Bonjour\r\n\n' +
+      'Content-Type: text/plain\nContent-ID: <1@x>\r\n\r\n' +
+      body;
+    const m = parseCpim(text);
+    assert.deepEqual(m.from, { name: 'Alice', uri: 'sip:a@x' });
+    assert.deepEqual(m.subject, [{ text: 'Bonjour', lang: 'fr' }]);
+    assert.deepEqual(m.extensions, [
+      { prefix: 'MyFeatures', name: 'VitalMessageOption', value: 'Confirmation-requested', namespace: 'mid:MessageFeatures@id.foo.com', params: ['p1', 'p2=x'] },
+    ]);
+    assert.equal(m.contentType, 'text/plain');
+    assert.deepEqual(m.contentHeaders, [{ name: 'Content-ID', value: '<1@x>' }]);
+    assert.equal(m.body.toString('utf8'), body);
+    for (const bad of ['a.b.c: x\n\nContent-Type: text/plain\n\nhi', 'From:x\n\nContent-Type: text/plain\n\nhi', 'Fr om: <sip:a@x>\n\nContent-Type: text/plain\n\nhi']) {
+      assert.throws(() => parseCpim(bad), /malformed header line/, bad);
+    }
+  });
+
   it('refuses malformed wrappers with a clear error', () => {
     const cases: Array<[string, RegExp]> = [
       ['From: <sip:a@x>\r\n\r\nContent-Type: text/plain\r\nhi', /no blank line after the content headers/],

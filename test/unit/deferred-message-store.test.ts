@@ -224,6 +224,28 @@ describe('deferred message store', () => {
     assert.equal(s.size, 1);
   });
 
+  it('marks several delivered in one store write: each gone with its change event; a failed write keeps all of them', async () => {
+    const s = new DeferredMessageStore({ store: memory, scheduler: clock });
+    stores.push(s);
+    await s.load();
+    const added = [];
+    for (let i = 0; i < 4; i++) added.push(await s.add({ recipient: ALICE, sender: BOB, contentType: 'text/plain', body: `m${i}` }));
+    const changes: DeferredChange[] = [];
+    s.on('change', (c: DeferredChange) => changes.push(c));
+    await s.markDeliveredMany([added[0]!.id, added[2]!.id, 'not-stored']);
+    assert.deepEqual(s.list(ALICE).map((m) => m.body), ['m1', 'm3']);
+    assert.deepEqual(changes.map((c) => `${c.kind} ${c.message.body}`), ['delivered m0', 'delivered m2']);
+    assert.deepEqual([...(await memory.load()).keys()].sort(), [added[1]!.id, added[3]!.id].sort());
+
+    // A store without deleteMany (the flaky wrapper) is asked per message; its failure keeps the message.
+    const f = make();
+    await f.load();
+    flaky.failDeletes = true;
+    await assert.rejects(f.markDeliveredMany([added[1]!.id, added[3]!.id]), /it stays stored/);
+    assert.deepEqual(f.list(ALICE).map((m) => m.body), ['m1', 'm3']);
+    assert.deepEqual(flaky.calls.filter((c) => c.startsWith('delete')), [`delete ${added[1]!.id}`, `delete ${added[3]!.id}`]);
+  });
+
   it('expires old messages: not listed once due, deleted by the sweep and at load', async () => {
     const s = make({ maxAgeSeconds: 3600, sweepSeconds: 60 });
     await s.load();

@@ -160,6 +160,20 @@ describe('MSRP framing', () => {
     assert.equal(frames([events[1]])[0].transactionId, 'good0001');
   });
 
+  it('reads header values trimmed (tabs too) and paths of several hops; refuses a bad header name or a line break inside a value', () => {
+    const relay = 'msrp://relay.example:2855/r1;tcp';
+    const ok = `MSRP spaced01 SEND\r\nTo-Path:\t ${BOB} \r\nFrom-Path: ${ALICE}\t${relay}\r\nMessage-ID:x1\r\n-------spaced01$\r\n`;
+    const [frame] = frames(new MsrpFrameParser().push(Buffer.from(ok)));
+    assert.deepEqual(frame.toPath, [BOB]);
+    assert.deepEqual(frame.fromPath, [ALICE, relay]);
+    assert.equal(frame.messageId, 'x1');
+    for (const line of ['Bad Name: x', ':no name', 'Message-ID: a\rb', 'Message-ID: a\nb', 'No-Colon']) {
+      const text = `MSRP badhdr02 SEND\r\nTo-Path: ${BOB}\r\nFrom-Path: ${ALICE}\r\n${line}\r\n-------badhdr02$\r\n`;
+      const [ev] = new MsrpFrameParser().push(Buffer.from(text));
+      assert.ok(ev && ev.kind === 'error' && ev.error.status === 400 && /malformed MSRP header line/.test(ev.error.message), line);
+    }
+  });
+
   it('refuses a bad Byte-Range, a body without Content-Type and missing paths with 400', () => {
     const cases = [
       `MSRP brange01 SEND\r\nTo-Path: ${BOB}\r\nFrom-Path: ${ALICE}\r\nMessage-ID: x\r\nByte-Range: 5-2/10\r\nContent-Type: text/plain\r\n\r\nhi\r\n-------brange01$\r\n`,
