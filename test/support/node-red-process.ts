@@ -21,6 +21,8 @@ export interface NodeRedProcess {
   rssMb(): number;
   /** CPU time (user + system) the Node-RED process has used, seconds. */
   cpuSeconds(): number;
+  /** What Node-RED wrote to stdout and stderr so far (its warnings and errors: the log level is warn). */
+  log(): string;
   stop(): Promise<void>;
 }
 
@@ -119,6 +121,7 @@ export async function startNodeRed(): Promise<NodeRedProcess> {
       if (r.status !== 200 && r.status !== 204) throw new Error(`deploy failed: ${r.status} ${JSON.stringify(r.body)}\n${log.slice(-2000)}`);
     },
     cpuSeconds: () => cpuSecondsOf(child.pid!),
+    log: () => log,
     rssMb() {
       const status = fs.readFileSync(`/proc/${child.pid}/status`, 'utf8');
       return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1024;
