@@ -15,7 +15,7 @@ import { SettingsPublisher } from '../lib/settings/publisher';
 import { SipEndpoint, type WireEvent } from '../lib/sip/endpoint';
 import { pagerMessage } from '../test/support/sip-builders';
 import { InboxTally, type InboxCounts } from './inbox-tally';
-import { median } from './table';
+import { kinds, median } from './table';
 
 export const BENCH_DOMAIN = 'lab.test';
 export const WRITER = 'writer';
@@ -51,6 +51,8 @@ export interface BurstResult extends InboxCounts {
   /** Requests the inboxes refused, MSRP failures included. */
   refused: number;
   firstRefusal?: string;
+  /** What the inboxes refused, by kind (see kinds()), with how many. */
+  refusals: Record<string, number>;
   firstError?: string;
   /** Milliseconds since the first REGISTER went out. */
   lastRegisteredMs: number;
@@ -202,6 +204,7 @@ async function burst(all: Client[]): Promise<BurstResult> {
     sessionsEnded: 0,
     complete: 0,
     refused: 0,
+    refusals: {},
     lastRegisteredMs: NaN,
     lastPublishedMs: NaN,
     firstMessageMs: NaN,
@@ -212,6 +215,7 @@ async function burst(all: Client[]): Promise<BurstResult> {
     retransmitted: retransmissions.count,
     median: { registered: NaN, published: NaN, firstMessage: NaN, lastMessage: NaN },
   };
+  const refusals: string[] = [];
   let t0 = 0;
   let lastMove = Date.now();
   const since = (): number => {
@@ -237,6 +241,7 @@ async function burst(all: Client[]): Promise<BurstResult> {
     c.inbox.on('refused', (x: { status: number; reason: string; method: string }) => {
       r.refused++;
       r.firstRefusal ??= `${c.user}: ${x.method} ${x.status} ${x.reason}`;
+      refusals.push(`${x.method} ${x.status} ${x.reason}`);
     });
   }
   const signUp = async (c: Client): Promise<void> => {
@@ -274,6 +279,7 @@ async function burst(all: Client[]): Promise<BurstResult> {
     await new Promise((res) => setTimeout(res, 50));
   }
   r.clientCpu = cpuSecondsSince(cpu0);
+  r.refusals = Object.fromEntries(kinds(refusals));
   r.retransmitted = { ...retransmissions.count };
   const mid = (k: keyof Client['at']) => median(all.map((c) => c.at[k]).filter((x) => !Number.isNaN(x)));
   r.median = { registered: mid('registered'), published: mid('published'), firstMessage: mid('firstMessage'), lastMessage: mid('lastMessage') };

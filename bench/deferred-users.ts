@@ -21,7 +21,7 @@ import { startNodeRed, type NodeRedProcess } from '../test/support/node-red-proc
 import { forkBenchChild } from './bench-child';
 import { BENCH_DOMAIN, benchUserNames, passwordOf, WRITER, type BurstResult, type StoreResult } from './deferred-users-clients';
 import { journalSize } from './journal-size';
-import { printTable, type Row } from './table';
+import { kinds, printTable, type Row } from './table';
 
 const USERS = Number(process.env.USERS ?? 1000);
 const PER_USER = Number(process.env.PER_USER ?? 10);
@@ -136,7 +136,12 @@ async function main(): Promise<void> {
     printTable(`Deferred delivery to ${USERS} users, ${PER_USER} messages each, after a burst of registrations (lab core + server in one Node-RED, UDP + MSRP over TCP; Node ${process.version}, ${os.cpus().length} cores)`, rows);
     if (b.firstError) console.log(`first client error: ${b.firstError}`);
     failed = stored.stored !== expected || lost !== 0 || b.duplicated !== 0 || b.outOfOrder !== 0 || b.misdelivered !== 0 || left !== 0 || b.stalled;
-    if (failed) console.log(`\nserver log (tail):\n${red.log().slice(-3000)}`);
+    if (failed) {
+      console.log('\nwhat the inboxes refused, by kind:');
+      for (const [kind, n] of Object.entries(b.refusals)) console.log(`  ${n} x ${kind}`);
+      console.log('\nserver warnings and errors, by kind:');
+      for (const [kind, n] of kinds(red.log().split('\n').filter((l) => /\[(warn|error)\]/.test(l)).map((l) => l.replace(/^.*?\] \[/, '[')))) console.log(`  ${n} x ${kind}`);
+    }
   } finally {
     child.send('exit');
     await red.stop();
