@@ -9,6 +9,7 @@ export interface BenchChild {
   process: ChildProcess;
   /** The next message from the child; rejects when the child exits first. */
   next<T>(): Promise<T>;
+  /** Sends to the child; nothing when it is gone (its exit is reported by next()). */
   send(message: unknown): void;
 }
 
@@ -35,6 +36,8 @@ export function forkBenchChild(file: string, env: Record<string, string> = {}): 
       if (exited) return Promise.reject(exited);
       return new Promise<T>((resolve, reject) => waiting.push({ resolve: resolve as (m: unknown) => void, reject }));
     },
-    send: (m) => child.send(m as never),
+    send: (m) => {
+      if (child.connected) child.send(m as never);
+    },
   };
 }

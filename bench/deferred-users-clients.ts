@@ -53,6 +53,8 @@ export interface BurstResult extends InboxCounts {
   firstRefusal?: string;
   /** What the inboxes refused, by kind (see kinds()), with how many. */
   refusals: Record<string, number>;
+  /** Min, median and max ms from answering the INVITE (200) to a refusal, over the refusals after one. */
+  refusalDelayMs: number[];
   firstError?: string;
   /** Milliseconds since the first REGISTER went out. */
   lastRegisteredMs: number;
@@ -172,6 +174,8 @@ interface Client {
   publisher: SettingsPublisher;
   inbox: Inbox;
   got: number;
+  /** When the inbox answered the delivery INVITE 200 (Date.now()). */
+  acceptedAt?: number;
   /** ms since the first REGISTER. */
   at: { registered: number; published: number; firstMessage: number; lastMessage: number };
 }
@@ -205,6 +209,7 @@ async function burst(all: Client[]): Promise<BurstResult> {
     complete: 0,
     refused: 0,
     refusals: {},
+    refusalDelayMs: [],
     lastRegisteredMs: NaN,
     lastPublishedMs: NaN,
     firstMessageMs: NaN,
@@ -216,6 +221,7 @@ async function burst(all: Client[]): Promise<BurstResult> {
     median: { registered: NaN, published: NaN, firstMessage: NaN, lastMessage: NaN },
   };
   const refusals: string[] = [];
+  const refusalDelays: number[] = [];
   let t0 = 0;
   let lastMove = Date.now();
   const since = (): number => {
@@ -234,6 +240,7 @@ async function burst(all: Client[]): Promise<BurstResult> {
     });
     c.inbox.on('duplicate', () => tally.duplicate());
     c.inbox.on('session', (e: InboxSessionEvent) => {
+      if (e.state === 'accepted') c.acceptedAt = Date.now();
       if (e.state !== 'terminated') return;
       r.sessionsEnded++;
       r.lastSessionEndMs = since();
@@ -242,6 +249,7 @@ async function burst(all: Client[]): Promise<BurstResult> {
       r.refused++;
       r.firstRefusal ??= `${c.user}: ${x.method} ${x.status} ${x.reason}`;
       refusals.push(`${x.method} ${x.status} ${x.reason}`);
+      if (c.acceptedAt !== undefined) refusalDelays.push(Date.now() - c.acceptedAt);
     });
   }
   const signUp = async (c: Client): Promise<void> => {
@@ -280,6 +288,8 @@ async function burst(all: Client[]): Promise<BurstResult> {
   }
   r.clientCpu = cpuSecondsSince(cpu0);
   r.refusals = Object.fromEntries(kinds(refusals));
+  refusalDelays.sort((a, b) => a - b);
+  r.refusalDelayMs = refusalDelays.length ? [refusalDelays[0]!, median(refusalDelays), refusalDelays[refusalDelays.length - 1]!] : [];
   r.retransmitted = { ...retransmissions.count };
   const mid = (k: keyof Client['at']) => median(all.map((c) => c.at[k]).filter((x) => !Number.isNaN(x)));
   r.median = { registered: mid('registered'), published: mid('published'), firstMessage: mid('firstMessage'), lastMessage: mid('lastMessage') };

@@ -139,6 +139,7 @@ async function main(): Promise<void> {
     if (failed) {
       console.log('\nwhat the inboxes refused, by kind:');
       for (const [kind, n] of Object.entries(b.refusals)) console.log(`  ${n} x ${kind}`);
+      if (b.refusalDelayMs.length) console.log(`  from answering the INVITE to the refusal: min / median / max ${b.refusalDelayMs.map((x) => (x / 1000).toFixed(1)).join(' / ')} s`);
       console.log('\nserver warnings and errors, by kind:');
       for (const [kind, n] of kinds(red.log().split('\n').filter((l) => /\[(warn|error)\]/.test(l)).map((l) => l.replace(/^.*?\] \[/, '[')))) console.log(`  ${n} x ${kind}`);
     }
