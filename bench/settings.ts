@@ -12,9 +12,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { SipEndpoint } from '../lib/sip/endpoint';
-import { JournalStore } from '../lib/store/journal-store';
 import { freePort } from '../test/support/free-port';
 import { cpuSecondsOf, startNodeRed, type NodeRedProcess } from '../test/support/node-red-process';
+import { journalSize } from './journal-size';
 import { PUBLISH_PER_CALL, scenario, sippClient, type SippRun } from './sipp/sipp-client';
 import { benchUsers, writeSippCsv } from './sipp/users';
 import { median, printTable, type Row } from './table';
@@ -132,16 +132,6 @@ interface Round extends SippRun {
   cpuUs: number;
 }
 
-/** Settings the node's journal holds: read once the node is gone (one store per directory). */
-async function storedInJournal(red: NodeRedProcess): Promise<number> {
-  const store = new JournalStore<unknown>(path.join(red.userDir, 'oma-sip', 'server'));
-  try {
-    return (await store.load()).size;
-  } finally {
-    await store.close();
-  }
-}
-
 async function main(): Promise<void> {
   const n = Number(process.env.BENCH_USERS ?? 1000);
   const calls = Number(process.env.BENCH_CALLS ?? 4 * n);
@@ -197,7 +187,7 @@ async function main(): Promise<void> {
       // Count what the journal really holds (the rounds removed all theirs),
       // then deploy the node again: it reads them back from its files.
       await red.deploy([]);
-      storedFound = await storedInJournal(red);
+      storedFound = await journalSize(path.join(red.userDir, 'oma-sip', 'server'));
       reloadMs = await deployServer(red, serverPort, corePort, persist, 'a');
     }
   } finally {

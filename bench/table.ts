@@ -27,3 +27,13 @@ export function printTable(title: string, rows: Row[]): void {
   console.log('|' + width.map((w, i) => (i === 1 ? '-'.repeat(w + 1) + ':' : '-'.repeat(w + 2))).join('|') + '|');
   for (const c of cells) console.log(line(c));
 }
+
+/** Lines counted by their text with user names (u0001...), long hex ids and numbers taken out, most frequent first. */
+export function kinds(lines: string[]): Array<[string, number]> {
+  const counts = new Map<string, number>();
+  for (const l of lines) {
+    const k = l.replace(/sip:u\d+@\S+|\bu\d{4}\b/g, '<user>').replace(/\b[0-9a-f]{12,}\b/g, '<id>').replace(/\d+/g, 'N');
+    counts.set(k, (counts.get(k) ?? 0) + 1);
+  }
+  return [...counts.entries()].sort((a, b) => b[1] - a[1]);
+}

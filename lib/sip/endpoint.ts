@@ -135,6 +135,8 @@ export class SipEndpoint extends EventEmitter {
   private readonly awaitingAck = new Map<string, ServerTransaction>();
   private readonly handlers: RequestHandler[] = [];
   private readonly waiting = new Fifo<() => void>();
+  /** startWaiting() is running: an inner call leaves the work to its loop. */
+  private starting = false;
   private inFlight = 0;
   private readonly maxInFlight: number;
   private readonly dnsCache = new Map<string, { address: string; until: number }>();
@@ -236,24 +238,40 @@ export class SipEndpoint extends EventEmitter {
   /** Sends a request in a client transaction; resolves with the final response (never rejects). */
   request(req: SipRequest, opts: SendOptions = {}): Promise<RequestResult> {
     return new Promise((resolve) => {
-      const go = () => {
+      this.waiting.push(() => {
         this.inFlight++;
         let released = false;
-        const release = () => {
-          if (released) return;
-          released = true;
-          this.inFlight--;
-          const nextUp = this.waiting.shift();
-          if (nextUp) nextUp();
-        };
         this.dispatch(req, opts, (result) => {
-          release();
+          if (!released) {
+            released = true;
+            this.inFlight--;
+            this.startWaiting();
+          }
           resolve(result);
         });
-      };
-      if (this.inFlight < this.maxInFlight) go();
-      else this.waiting.push(go);
+      });
+      this.startWaiting();
     });
+  }
+
+  /**
+   * Starts waiting requests while there is room in flight, in a loop: a
+   * request that ends at once (the endpoint closing, a send that fails)
+   * makes room inside the loop's own call, and calling on from there would
+   * nest one stack frame set per waiting request until the stack overflows.
+   */
+  private startWaiting(): void {
+    if (this.starting) return;
+    this.starting = true;
+    try {
+      while (this.inFlight < this.maxInFlight) {
+        const next = this.waiting.shift();
+        if (!next) break;
+        next();
+      }
+    } finally {
+      this.starting = false;
+    }
   }
 
   private dispatch(req: SipRequest, opts: SendOptions, done: (r: RequestResult) => void): void {

@@ -21,11 +21,11 @@ export interface NodeRedProcess {
   rssMb(): number;
   /** CPU time (user + system) the Node-RED process has used, seconds. */
   cpuSeconds(): number;
+  /** What Node-RED wrote to stdout and stderr so far (its warnings and errors: the log level is warn). */
+  log(): string;
   stop(): Promise<void>;
   /** SIGKILL, as a crash: no close handler runs, nothing is flushed; resolves once the process is gone. Keeps the user directory. */
   kill(): Promise<void>;
-  /** What the process wrote to stdout and stderr so far. */
-  log(): string;
 }
 
 export interface NodeRedOptions {
@@ -143,12 +143,12 @@ export async function startNodeRed(options: NodeRedOptions = {}): Promise<NodeRe
       if (r.status !== 200 && r.status !== 204) throw new Error(`deploy failed: ${r.status} ${JSON.stringify(r.body)}\n${log.slice(-2000)}`);
     },
     cpuSeconds: () => cpuSecondsOf(child.pid!),
+    log: () => log,
     rssMb() {
       const status = fs.readFileSync(`/proc/${child.pid}/status`, 'utf8');
       return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1024;
     },
     stop,
     kill,
-    log: () => log,
   };
 }

@@ -196,6 +196,24 @@ describe('SIP endpoint (transport and transactions)', () => {
     assert.ok(peak <= 4, `peak in flight ${peak}`);
   });
 
+  it('closes with thousands of requests waiting for room in flight: each answered 503, no stack overflow', async () => {
+    // A busy server at redeploy (the lab core with thousands of third-party
+    // REGISTERs queued): closing fails the requests in flight, and each one
+    // that ends lets the next waiting one start, which ends at once too.
+    const a = await started('udp', { maxInFlight: 2 });
+    const silent = dgram.createSocket('udp4');
+    await new Promise<void>((resolve) => silent.bind(0, '127.0.0.1', resolve));
+    const port = (silent.address() as { port: number }).port;
+    try {
+      const pending = Array.from({ length: 20_000 }, () => a.request(optionsTo(a, `sip:nobody@127.0.0.1:${port}`)));
+      await a.close();
+      const results = await Promise.all(pending);
+      assert.equal(results.filter((r) => r.response.status === 503).length, 20_000, 'every request gets a local 503');
+    } finally {
+      silent.close();
+    }
+  });
+
   it('resolves host names through the system resolver (/etc/hosts)', async () => {
     const a = await started();
     const b = await started();
