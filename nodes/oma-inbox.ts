@@ -5,7 +5,7 @@
 // (a SUBSCRIBE to deferred-message info with Expires 0), when asked and, wired
 // to a register node, after each initial registration (seed 004 7.2.6.1: "based
 // on CPM User request or after registration").
-import { Inbox, type InboxDuplicate, type InboxMessage } from '../lib/deferred/inbox';
+import { Inbox, type InboxDuplicate, type InboxMessage, type InboxUnreadable } from '../lib/deferred/inbox';
 import { DEFERRED_LIST_CONTENT_TYPE, readHistoryList } from '../lib/deferred/history-list';
 import { InfoFetch, type InfoFetchResult } from '../lib/deferred/info-fetch';
 import { userAgentFor } from '../lib/registration/enablers';
@@ -64,6 +64,11 @@ export = function (RED: RedApi): void {
     });
     inbox.on('refused', (r: { status: number; reason: string; method: string }) => {
       node.debug(t('oma-inbox.log.refused', { method: r.method, status: r.status, reason: r.reason }));
+    });
+    // Refused with 400 / 415 before its 200: it stays stored at the server, and the user should know why.
+    inbox.on('unreadable', (u: InboxUnreadable) => {
+      const error = t('oma-inbox.errors.unreadable', { id: u.messageId, status: u.status, reason: u.reason });
+      node.error(error, { topic: aor, payload: { event: 'unreadable', id: u.messageId, status: u.status, error } });
     });
     // A redelivery after the server crashed mid-session: answered, not output again.
     inbox.on('duplicate', (d: InboxDuplicate) => node.debug(t('oma-inbox.log.duplicate', { id: d.messageId, via: d.via })));

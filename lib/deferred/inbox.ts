@@ -10,7 +10,7 @@ import { IMDN_NAMESPACE } from './deferred-cpim';
 import { CPIM_CONTENT_TYPE, cpimBodyText, parseCpim } from '../cpim/cpim';
 import { LazyMsrpListener } from '../msrp/lazy-listener';
 import { MessageIdMemory } from '../msrp/reassembly';
-import { MsrpSession, type MsrpCloseInfo, type MsrpIncomingMessage } from '../msrp/session';
+import { MsrpSession, type MsrpAcceptor, type MsrpCloseInfo, type MsrpIncomingMessage, type MsrpRefusal } from '../msrp/session';
 import { newSessionUri } from '../msrp/uri';
 import { buildMsrpAnswer, parseMsrpMedia, type MsrpAnswer, type MsrpMediaDescription } from '../sdp/msrp-sdp';
 import { SdpError } from '../sdp/sdp';
@@ -62,6 +62,14 @@ export const INBOX_ALLOW = 'INVITE, ACK, CANCEL, BYE, UPDATE, MESSAGE';
 /** What the inbox takes over MSRP: wrapped messages (their content any type) and plain text. */
 const ACCEPT_TYPES = [CPIM_CONTENT_TYPE, 'text/plain'];
 
+/** A complete MSRP message the inbox refused (answered 400 / 415, not output): the sender keeps it. */
+export interface InboxUnreadable {
+  messageId: string;
+  status: 400 | 415;
+  reason: string;
+  callId: string;
+}
+
 /** A message received again (a redelivery after a crash, a retried MESSAGE): answered, not output again. */
 export interface InboxDuplicate {
   messageId: string;
@@ -81,7 +89,8 @@ interface Incoming {
 /**
  * Events: 'message' (InboxMessage), 'duplicate' (InboxDuplicate), 'session' (InboxSessionEvent),
  * 'refused' ({status, reason, method}) for requests answered with an error
- * and MSRP requests refused. Never 'error'.
+ * and MSRP requests refused, 'unreadable' (InboxUnreadable) for a message
+ * refused because the inbox cannot output it. Never 'error'.
  */
 export class Inbox extends EventEmitter {
   private readonly aor: string;
@@ -187,19 +196,22 @@ export class Inbox extends EventEmitter {
     }
     const setup = this.answerSetup(offer);
     const host = this.msrpHost();
+    const sender = m.headers.from.uri;
+    // Decided before the last chunk's 200: a message the inbox cannot output stays with the sender.
+    const accept: MsrpAcceptor = (im) => this.onMsrpMessage(callId, sender, im);
     let localUri: string;
     let port: number;
     let msrp: MsrpSession;
     if (setup === 'passive') {
       const listener = await this.listener.get();
-      msrp = listener.createSession({ remotePath: offer.path, delivered: this.delivered, scheduler: this.o.scheduler });
+      msrp = listener.createSession({ remotePath: offer.path, delivered: this.delivered, scheduler: this.o.scheduler, accept });
       localUri = msrp.localUri;
       port = listener.port;
     } else {
       // Active: our URI names no port anyone connects to; 9 is the discard port RFC 4145 uses for that.
       port = 9;
       localUri = newSessionUri(host, port);
-      msrp = new MsrpSession({ localUri, remotePath: offer.path, setup: 'active', delivered: this.delivered, scheduler: this.o.scheduler });
+      msrp = new MsrpSession({ localUri, remotePath: offer.path, setup: 'active', delivered: this.delivered, scheduler: this.o.scheduler, accept });
     }
     let answer: MsrpAnswer;
     try {
@@ -208,7 +220,7 @@ export class Inbox extends EventEmitter {
       await msrp.close();
       return this.rejectInvite(invite, err);
     }
-    const s: Incoming = { invite, msrp, callId, sender: m.headers.from.uri };
+    const s: Incoming = { invite, msrp, callId, sender };
     this.sessions.add(s);
     this.watch(s);
     // The listener's bind is awaited above: the INVITE may have been cancelled, or the inbox closed, meanwhile.
@@ -245,7 +257,6 @@ export class Inbox extends EventEmitter {
       s.msrpGone = true;
       if (s.invite.state === 'confirmed') this.hangUp(s);
     });
-    msrp.on('message', (m: MsrpIncomingMessage) => this.onMsrpMessage(s, m));
     msrp.on('duplicate', (messageId: string) => this.safeEmit('duplicate', { messageId, via: 'msrp', callId: s.callId } satisfies InboxDuplicate));
     msrp.on('refused', (err: Error, code: number) => this.refused(code, err.message, 'MSRP'));
     msrp.on('error', () => undefined);
@@ -255,23 +266,30 @@ export class Inbox extends EventEmitter {
     s.invite.bye().catch(() => undefined);
   }
 
-  private onMsrpMessage(s: Incoming, m: MsrpIncomingMessage): void {
+  /**
+   * A complete MSRP message, before its last chunk is answered: outputs it,
+   * or refuses it (the session answers 400 / 415 and reports it as 'refused',
+   * and the sender keeps it) when the inbox cannot output it.
+   */
+  private onMsrpMessage(callId: string, sender: string, m: MsrpIncomingMessage): MsrpRefusal | undefined {
     let msg: InboxMessage;
     if (isCpim(m.contentType)) {
       try {
-        msg = this.fromCpim(m.body, m.messageId, 'msrp', s.callId);
+        msg = this.fromCpim(m.body, m.messageId, 'msrp', callId);
       } catch (err) {
-        this.refused(0, `message ${m.messageId}: ${(err as Error).message}`, 'MSRP');
-        return;
+        return this.unreadable(callId, m.messageId, 400, `unreadable message/cpim: ${(err as Error).message}`);
       }
+    } else if (baseType(m.contentType) === 'text/plain') {
+      msg = { from: sender, to: [this.aor], contentType: m.contentType, body: m.body.toString('utf8'), messageId: m.messageId, via: 'msrp', callId };
     } else {
-      msg = { from: s.sender, to: [this.aor], contentType: m.contentType, body: m.body.toString('utf8'), messageId: m.messageId, via: 'msrp', callId: s.callId };
+      return this.unreadable(callId, m.messageId, 415, `content type ${m.contentType} is not one the inbox takes (${ACCEPT_TYPES.join(', ')})`);
     }
     if (msg.messageId !== m.messageId && this.seenBefore(msg.messageId, 'msrp')) {
-      this.safeEmit('duplicate', { messageId: msg.messageId, via: 'msrp', callId: s.callId } satisfies InboxDuplicate);
-      return;
+      this.safeEmit('duplicate', { messageId: msg.messageId, via: 'msrp', callId } satisfies InboxDuplicate);
+      return undefined;
     }
     this.safeEmit('message', msg);
+    return undefined;
   }
 
   /**
@@ -301,6 +319,11 @@ export class Inbox extends EventEmitter {
     };
     if (c.dateTime) msg.time = c.dateTime;
     return msg;
+  }
+
+  private unreadable(callId: string, messageId: string, status: 400 | 415, reason: string): MsrpRefusal {
+    this.safeEmit('unreadable', { messageId, status, reason, callId } satisfies InboxUnreadable);
+    return { status, reason };
   }
 
   private answerSetup(offer: MsrpMediaDescription): 'active' | 'passive' {
@@ -338,6 +361,10 @@ function ended(s: InviteSession): boolean {
   return s.state === 'terminated';
 }
 
+function baseType(contentType: string): string {
+  return contentType.split(';')[0]!.trim().toLowerCase();
+}
+
 function isCpim(contentType: string): boolean {
-  return contentType.split(';')[0]!.trim().toLowerCase() === CPIM_CONTENT_TYPE;
+  return baseType(contentType) === CPIM_CONTENT_TYPE;
 }

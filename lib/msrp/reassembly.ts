@@ -49,6 +49,11 @@ export class MessageIdMemory {
     return this.ids.get(id);
   }
 
+  /** A message refused after all: it was not delivered. */
+  forget(id: string): void {
+    this.ids.delete(id);
+  }
+
   add(id: string, total: number): void {
     this.ids.delete(id);
     this.ids.set(id, total);

@@ -41,7 +41,23 @@ export interface MsrpSessionOptions {
   /** How long a sent message waits for the success report it asked for. */
   reportTimeoutMs?: number;
   scheduler?: Scheduler;
+  /**
+   * Consulted for each complete message before its last chunk is answered:
+   * a refusal answers that chunk with its status instead of 200 (RFC 4975:
+   * 400 unintelligible, 415 type not taken), sends no success report, emits
+   * no 'message' and forgets the Message-ID, so the sender keeps the message
+   * and may send it again. Must be synchronous and must not throw.
+   */
+  accept?: MsrpAcceptor;
 }
+
+/** Why a complete message is refused: the MSRP status for its last chunk and the reason for the log. */
+export interface MsrpRefusal {
+  status: 400 | 415;
+  reason: string;
+}
+
+export type MsrpAcceptor = (m: MsrpIncomingMessage) => MsrpRefusal | undefined;
 
 export interface MsrpIncomingMessage {
   messageId: string;
@@ -140,6 +156,7 @@ export class MsrpSession extends EventEmitter {
   private readonly transactionTimeoutMs: number;
   private readonly reportTimeoutMs: number;
   private readonly scheduler: Scheduler;
+  private readonly acceptor: MsrpAcceptor | undefined;
   private readonly readyPromise: Promise<void>;
   private markReady!: () => void;
   private markFailed!: (e: Error) => void;
@@ -157,6 +174,7 @@ export class MsrpSession extends EventEmitter {
     this.transactionTimeoutMs = opts.transactionTimeoutMs ?? 30_000;
     this.reportTimeoutMs = opts.reportTimeoutMs ?? 30_000;
     this.scheduler = opts.scheduler ?? realScheduler;
+    this.acceptor = opts.accept;
     this.readyPromise = new Promise<void>((resolve, reject) => {
       this.markReady = resolve;
       this.markFailed = reject;
@@ -426,11 +444,20 @@ export class MsrpSession extends EventEmitter {
       case 'refused':
         this.refuse(req, r.status, r.reason);
         return;
-      case 'complete':
-        this.safeEmit('message', { messageId: r.messageId, contentType: r.contentType ?? 'text/plain', body: r.body });
+      case 'complete': {
+        const m: MsrpIncomingMessage = { messageId: r.messageId, contentType: r.contentType ?? 'text/plain', body: r.body };
+        const refusal = this.acceptor?.(m);
+        if (refusal) {
+          // Not delivered: a later SEND of the same message must not be taken for a duplicate.
+          this.reassembler.delivered.forget(r.messageId);
+          this.refuse(req, refusal.status, `message ${r.messageId} refused: ${refusal.reason}`);
+          return;
+        }
+        this.safeEmit('message', m);
         this.answer(req, 200);
         this.successReport(req, r.body.length);
         return;
+      }
       case 'duplicate':
         this.safeEmit('duplicate', r.messageId);
         this.answer(req, 200);

@@ -100,6 +100,24 @@ describe('nodes: deliver deferred and inbox', function () {
     assert.equal(stored.payload.to, ALICE);
   });
 
+  it('a message the inbox cannot read is a node error of the inbox, not output, and stays stored at the server', async () => {
+    const { bob, deliverOut, inboxOut } = await start('true');
+    const inbox = helper.getNode('inbox');
+    const errors: Array<{ text: string; msg: any }> = [];
+    inbox.on('call:error', (c: { args: unknown[] }) => errors.push({ text: String(c.args[0]), msg: c.args[1] }));
+    // A line separator in bob's display name: stored as his name, wrapped by the server, unreadable for the inbox.
+    assert.equal(await bobWrites(bob, 'unreadable', 'Bob\u2028Builder'), 202);
+    const stored = await deliverOut.event('stored');
+    helper.getNode('reg-alice').receive({ payload: 'register' });
+    const session = await deliverOut.event('session', 30000);
+    assert.deepEqual(session.payload.delivered, [], JSON.stringify(session.payload));
+    assert.equal(session.payload.remaining, 1, 'the message stays stored');
+    assert.equal(errors.length, 1, JSON.stringify(errors));
+    assert.match(errors[0]!.text, new RegExp(`Message ${stored.payload.id} refused \\(400, it stays at the server\\): unreadable message/cpim`));
+    assert.equal(errors[0]!.msg.payload.id, stored.payload.id);
+    assert.ok(!inboxOut.received.some((m) => m.payload.event === 'message'), 'nothing output');
+  });
+
   it('with offline delivery off delivers nothing, and the inbox’s fetch lists the waiting message', async () => {
     await fetchedWhileOff(await start('false'));
   });

@@ -70,8 +70,13 @@ export function deferredFlow(o: DeferredFlowOptions): BuiltFlow {
 }
 
 /** bob sends alice a pager MESSAGE through his core, answering its challenge; the final status. */
-export async function bobWrites(bob: SipEndpoint, body: string): Promise<number> {
-  const out = await requestWithAuth({ ua: bob, digest: new DigestClient({ username: 'bob', password: 'bob-pw' }), build: () => pagerMessage(bob, BOB, ALICE, body) });
+export async function bobWrites(bob: SipEndpoint, body: string, displayName?: string): Promise<number> {
+  const build = () => {
+    const m = pagerMessage(bob, BOB, ALICE, body);
+    if (displayName !== undefined) m.headers.from.name = displayName;
+    return m;
+  };
+  const out = await requestWithAuth({ ua: bob, digest: new DigestClient({ username: 'bob', password: 'bob-pw' }), build });
   return out.result.response.status;
 }
 

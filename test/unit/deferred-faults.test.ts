@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { decode, encode } from '../../lib/sip/codec';
+import type { InboxUnreadable } from '../../lib/deferred/inbox';
 import type { DeferredMessage } from '../../lib/deferred/message-store';
 import type { SipEndpoint } from '../../lib/sip/endpoint';
 import type { InviteSession, SessionEvent } from '../../lib/sip/invite-session';
@@ -18,6 +19,7 @@ import {
   deliveryServer,
   scriptedCallee,
   scriptedMsrpPeer,
+  SENDERS,
   startInbox,
   storeThree,
   wiresOf,
@@ -505,6 +507,26 @@ describe('deferred delivery: failures and faults (seed 003 12.2.2.2)', function 
       assert.equal(report.failure, 'fault');
       assert.equal(peer.received(), 2, 'nothing sent after the 481');
       await waitFor(() => byes.length === 1, 'the BYE');
+    });
+
+    it('the inbox answers 400 to a message whose CPIM it cannot read: nothing output, it stays stored, the others are delivered', async () => {
+      const client = await loopbackEndpoint(closers);
+      const { messages, delivery, reports } = await server(client, { window: 1 });
+      const add = (sender: string, body: string, senderName?: string) => messages.add({ recipient: ALICE, sender, senderName, contentType: 'text/plain', body });
+      // A line separator in the display name: the server wraps it, the inbox's CPIM reader cannot read the From back.
+      const stored = [await add(SENDERS[0]!, 'first'), await add(SENDERS[1]!, 'unreadable', 'Carol\u2028Smith'), await add(SENDERS[2]!, 'third')];
+      const { got, box } = startInbox(closers, client);
+      const unreadable: InboxUnreadable[] = [];
+      box.on('unreadable', (u: InboxUnreadable) => unreadable.push(u));
+      const report = await delivery.deliver(ALICE);
+      assert.equal(report.outcome, 'partial', report.reason);
+      assert.deepEqual(report.delivered, [stored[0]!.id, stored[2]!.id]);
+      assert.deepEqual(got.map((m) => m.body), ['first', 'third']);
+      assert.deepEqual(messages.list(ALICE).map((m) => m.id), [stored[1]!.id]);
+      assert.match(reports[1]!.error ?? '', /400/);
+      assert.equal(unreadable.length, 1);
+      assert.equal(unreadable[0]!.status, 400);
+      assert.match(unreadable[0]!.reason, /From/);
     });
 
     it('the inbox answers 481 to a SEND for a session it does not know', async () => {

@@ -267,6 +267,75 @@ describe('MSRP sessions over loopback TCP', () => {
       assert.equal(small.bufferedBytes, 0);
     });
 
+    describe('with an accept hook', () => {
+      /** A passive session whose hook refuses bodies starting with "bad" (400) and image/* (415), on its own raw peer. */
+      async function hooked(): Promise<{ s: MsrpSession; p: RawPeer; seen: string[] }> {
+        const seen: string[] = [];
+        const s = listener.createSession({
+          remotePath: [PEER_URI],
+          accept: (m) => {
+            seen.push(m.messageId);
+            if (m.contentType.startsWith('image/')) return { status: 415, reason: `${m.contentType} not taken` };
+            return m.body.toString().startsWith('bad') ? { status: 400, reason: 'unreadable body' } : undefined;
+          },
+        });
+        const p = await RawPeer.connect(listener.port);
+        cleanup.push(() => {
+          p.socket.destroy();
+        });
+        p.send({ transactionId: 'hookbind1', method: 'SEND', toPath: [s.localUri], fromPath: [PEER_URI], messageId: 'bind', byteRange: { start: 1, end: 0, total: 0 } });
+        assert.equal((await p.response('hookbind1')).code, 200);
+        return { s, p, seen };
+      }
+      const sendTo = (s: MsrpSession, p: RawPeer, extra: Partial<OutgoingRequest>): void =>
+        p.send({ transactionId: 'x', method: 'SEND', toPath: [s.localUri], fromPath: [PEER_URI], messageId: 'x', contentType: 'text/plain', successReport: 'yes', ...extra });
+
+      it('a refused message gets the failure code, no success report, no message event, and may be sent again', async () => {
+        const { s, p, seen } = await hooked();
+        const delivered: string[] = [];
+        const refused: Array<[string, number]> = [];
+        s.on('message', (m) => delivered.push(m.messageId));
+        s.on('refused', (e, code) => refused.push([e.message, code]));
+        sendTo(s, p, { transactionId: 'refuse001', messageId: 'm-bad', body: Buffer.from('bad cpim') });
+        const res = await p.response('refuse001');
+        assert.equal(res.code, 400);
+        assert.deepEqual(refused, [['message m-bad refused: unreadable body', 400]]);
+        // The same Message-ID, now readable: not taken for a duplicate, delivered, 200 and a success report.
+        sendTo(s, p, { transactionId: 'accept01', messageId: 'm-bad', body: Buffer.from('good now') });
+        assert.equal((await p.response('accept01')).code, 200);
+        const report = (await p.waitFor((f) => f.kind === 'request' && f.method === 'REPORT', 'a REPORT')) as MsrpRequest;
+        assert.deepEqual(report.status, { namespace: 0, code: 200, comment: 'OK' });
+        // Frames come in order: the one REPORT is the accepted one's, none came for the refusal.
+        assert.equal(p.frames.filter((f) => f.kind === 'request' && f.method === 'REPORT').length, 1);
+        assert.deepEqual(delivered, ['m-bad']);
+        assert.deepEqual(seen, ['m-bad', 'm-bad']);
+      });
+
+      it('an accepted message is answered 200 and delivered as before', async () => {
+        const { s, p } = await hooked();
+        const got = once<MsrpIncomingMessage>(s, 'message');
+        sendTo(s, p, { transactionId: 'accept02', messageId: 'm-ok', body: Buffer.from('hello') });
+        assert.equal((await p.response('accept02')).code, 200);
+        assert.equal((await got).body.toString(), 'hello');
+      });
+
+      it('a chunked message is refused at its last chunk, the earlier chunks having had their 200', async () => {
+        const { s, p, seen } = await hooked();
+        let delivered = 0;
+        s.on('message', () => delivered++);
+        const chunk = (tid: string, start: number, flag: '+' | '$'): void =>
+          sendTo(s, p, { transactionId: tid, messageId: 'pic', contentType: 'image/png', byteRange: { start, end: start + 2, total: 6 }, body: Buffer.from(start === 1 ? 'abc' : 'def'), flag });
+        chunk('chunkA01', 1, '+');
+        assert.equal((await p.response('chunkA01')).code, 200);
+        assert.deepEqual(seen, [], 'not consulted before the message is complete');
+        chunk('chunkA02', 4, '$');
+        assert.equal((await p.response('chunkA02')).code, 415);
+        assert.deepEqual(seen, ['pic']);
+        assert.equal(delivered, 0);
+        assert.equal(s.bufferedBytes, 0);
+      });
+    });
+
     it('a send fails with the error code the peer answers', async () => {
       const pending = session.send('to the raw peer', 'text/plain');
       const req = (await peer.waitFor((f) => f.kind === 'request' && f.method === 'SEND', 'our SEND')) as MsrpRequest;
