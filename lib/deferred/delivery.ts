@@ -336,7 +336,7 @@ export class DeferredDelivery extends EventEmitter {
     });
   }
 
-  /** One SEND; `settled(m, true)` once it got 200, `settled(m, false)` when it failed (the session then stops). */
+  /** One SEND; `settled(m, true)` once it got 200, `settled(m, false)` when it failed (a refusal of this message skips it, anything else stops the session). */
   private sendOne(run: Running, msrp: MsrpSession, m: DeferredMessage, settled: (m: DeferredMessage, ok: boolean) => void): void {
     const done = (err: Error | undefined): void => {
       if (err) {
